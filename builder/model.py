@@ -1,0 +1,189 @@
+"""Rule, Policy, PolicySet: the one vocabulary every stage shares.
+
+The resolver produces these from a matrix; every emitter consumes them; every
+reader (``inspect``, ``diff``) produces them again from artifacts. A ``Rule`` is
+normalised when it is built (lists deduplicated and put in canonical order), so
+two rules that mean the same thing compare equal whichever way they were made.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable
+
+DIRECTIONS = ("In", "Out")
+ACTIONS = ("Allow", "Block")
+PROFILES = ("Domain", "Private", "Public")
+
+#: IANA protocol numbers with the names Windows tools show for them.
+PROTOCOL_NAMES = {1: "ICMPv4", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
+PROTOCOL_NUMBERS = {name.upper(): number for number, name in PROTOCOL_NAMES.items()}
+
+#: Port keywords Windows accepts in place of numbers, by the side they apply to.
+LOCAL_PORT_KEYWORDS = ("RPC", "RPC-EPMap", "Teredo", "IPHTTPSIn", "Ply2Disc", "mDNS", "DHCP")
+REMOTE_PORT_KEYWORDS = ("IPHTTPSOut",)
+
+#: Address keywords, spelled as PowerShell's NetSecurity module spells them.
+ADDRESS_KEYWORDS = ("LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway", "Intranet", "Internet")
+
+
+def protocol_name(protocol: int | None) -> str:
+    """``6`` → ``TCP``; ``None`` → ``Any``; other numbers as decimal text."""
+    if protocol is None:
+        return "Any"
+    return PROTOCOL_NAMES.get(protocol, str(protocol))
+
+
+def parse_protocol(text: str | int | None) -> int | None:
+    """Inverse of :func:`protocol_name`; raises ``ValueError`` for anything else."""
+    if text is None:
+        return None
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a protocol")
+    if isinstance(text, int):
+        number = text
+    else:
+        upper = text.strip().upper()
+        if upper == "ANY":
+            return None
+        if upper in PROTOCOL_NUMBERS:
+            return PROTOCOL_NUMBERS[upper]
+        if not upper.isdigit():
+            raise ValueError(f"{text!r} is not a protocol (TCP, UDP, ICMPv4, ICMPv6, Any or 0-255)")
+        number = int(upper)
+    if not 0 <= number <= 255:
+        raise ValueError(f"protocol {number} is out of range 0-255")
+    return number
+
+
+def _port_key(port: str) -> tuple[int, int, int, str]:
+    head, _, tail = port.partition("-")
+    if head.isdigit() and (not tail or tail.isdigit()):
+        return (0, int(head), int(tail or head), port)
+    return (1, 0, 0, port)
+
+
+def _address_key(address: str) -> tuple[int, int, int, str]:
+    first = address.split("-")[0].split("/")[0]
+    try:
+        ip = ipaddress.ip_address(first)
+    except ValueError:
+        return (2, 0, 0, address)
+    return (0 if ip.version == 4 else 1, int(ip), len(address), address)
+
+
+def _icmp_key(item: str) -> tuple[int, int, str]:
+    kind, _, code = item.partition(":")
+    return (int(kind) if kind.isdigit() else 256, int(code) if code.isdigit() else 256, item)
+
+
+def _canonical(items: Iterable[str], key: Any) -> tuple[str, ...]:
+    return tuple(sorted(set(items), key=key))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One firewall rule, fully concrete.
+
+    Empty port, address and ICMP tuples mean "any". ``protocol`` is the IANA number
+    (``None`` = any). ``profiles`` is never empty: all three means every profile.
+    """
+
+    id: str
+    name: str
+    direction: str
+    action: str = "Allow"
+    protocol: int | None = None
+    local_ports: tuple[str, ...] = ()
+    remote_ports: tuple[str, ...] = ()
+    local_addresses: tuple[str, ...] = ()
+    remote_addresses: tuple[str, ...] = ()
+    icmp_types: tuple[str, ...] = ()
+    program: str | None = None
+    service: str | None = None
+    profiles: tuple[str, ...] = PROFILES
+    enabled: bool = True
+    description: str = ""
+    group: str = ""
+    feature: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        canon = object.__setattr__
+        canon(self, "local_ports", _canonical(self.local_ports, _port_key))
+        canon(self, "remote_ports", _canonical(self.remote_ports, _port_key))
+        canon(self, "local_addresses", _canonical(self.local_addresses, _address_key))
+        canon(self, "remote_addresses", _canonical(self.remote_addresses, _address_key))
+        canon(self, "icmp_types", _canonical(self.icmp_types, _icmp_key))
+        profiles = set(self.profiles) or set(PROFILES)
+        canon(self, "profiles", tuple(p for p in PROFILES if p in profiles) + tuple(sorted(profiles - set(PROFILES))))
+
+    @property
+    def protocol_name(self) -> str:
+        return protocol_name(self.protocol)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One GPO's worth of rules.
+
+    ``key`` is the short, stable name that prefixes every rule ID of the policy;
+    ``gpo_guid`` is derived from the domain and the policy name, so it never changes
+    between builds.
+    """
+
+    name: str
+    key: str
+    gpo_guid: str
+    description: str = ""
+    features: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", tuple(sorted(self.rules, key=lambda r: r.id.casefold())))
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """Every policy a matrix resolves to, in a stable order (by policy key)."""
+
+    domain: str
+    policies: tuple[Policy, ...] = ()
+    catalog_version: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "policies", tuple(sorted(self.policies, key=lambda p: p.key.casefold())))
+
+
+# -- the JSON form of a rule (rules.json, `features`/`inspect --format json`) ---------------
+
+_LIST_FIELDS = ("local_ports", "remote_ports", "local_addresses", "remote_addresses", "icmp_types", "profiles")
+
+
+def rule_to_dict(rule: Rule) -> dict[str, Any]:
+    """The documented JSON shape of a rule (see docs/rules-json.md)."""
+    out: dict[str, Any] = {}
+    for f in fields(Rule):
+        value = getattr(rule, f.name)
+        if f.name == "protocol":
+            value = protocol_name(value)
+        elif f.name in _LIST_FIELDS:
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def rule_from_dict(data: dict[str, Any]) -> Rule:
+    """Inverse of :func:`rule_to_dict`; raises ``ValueError``/``KeyError``/``TypeError`` on bad data."""
+    known = {f.name for f in fields(Rule)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown rule field(s): {', '.join(sorted(unknown))}")
+    kwargs = dict(data)
+    kwargs["protocol"] = parse_protocol(data.get("protocol"))
+    for name in _LIST_FIELDS:
+        if name in kwargs:
+            kwargs[name] = tuple(kwargs[name])
+    return Rule(**kwargs)
