@@ -125,6 +125,15 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class FeatureChoice:
+    """A feature a policy uses, the variant chosen, and which feature brought it in."""
+
+    id: str
+    variant: str
+    implied_by: str | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
     """One GPO's worth of rules.
 
@@ -137,7 +146,7 @@ class Policy:
     key: str
     gpo_guid: str
     description: str = ""
-    features: tuple[str, ...] = ()
+    features: tuple[FeatureChoice, ...] = ()
     rules: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:

@@ -173,3 +173,27 @@ class Catalog:
     parameters: dict[str, Parameter]
     roles: dict[str, Role]
     features: dict[str, Feature]
+
+    def parameter_value(self, name: str, overrides: dict[str, object] | None = None) -> str | None:
+        """A port or program parameter as text: the matrix's value, else the default.
+
+        ``default_from`` follows the other parameter *with* the overrides, so moving the
+        HTTP port also moves the fallback status point. ``None``: optional and unset.
+        """
+        overrides = overrides or {}
+        if name in overrides:
+            return str(overrides[name])
+        param = self.parameters[name]
+        if param.default_from:
+            return self.parameter_value(param.default_from, overrides)
+        return None if param.default is None else str(param.default)
+
+    def default_software_update_points(self) -> list[tuple[int, int]]:
+        """(http, https) pairs of the catalog default, with HTTPS derived by the WSUS rule."""
+        entries = self.parameters["software_update_points"].default or []
+        return [(e["http"], e.get("https", wsus_https(e["http"]))) for e in entries]  # type: ignore[union-attr]
+
+
+def wsus_https(http: int) -> int:
+    """The HTTPS port WSUS pairs with an HTTP port: 443 for 80, else HTTP + 1."""
+    return 443 if http == 80 else http + 1

@@ -1,0 +1,223 @@
+"""Matrix × catalog → PolicySet: every rule made concrete.
+
+Ports are substituted from the matrix (or the catalog defaults), address sets are
+expanded, profiles applied, features that others depend on added, and every rule
+gets its deterministic ID ``CMFW-<policy>-<Feature>-<rule>-<In|Out>``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+
+from .catalog import Catalog, Feature, RuleTemplate, load_catalog
+from .errors import ArtifactError, InputError, Problem
+from .matrix import ANY, CustomRule, FeatureUse, Matrix, PolicySpec
+from .model import FeatureChoice, Policy, PolicySet, Rule, parse_protocol
+from .text import text_problem
+from .yamlsource import format_path
+
+#: Namespace of the GPO GUIDs (UUIDv5 of "urn:cmfw:gpo" in the URL namespace). Changing
+#: it changes every GPO GUID cmfw has ever produced: never do.
+GPO_NAMESPACE = uuid.UUID("5dc36caf-97ad-5348-bb1a-8a7561e8c34d")
+
+ID_PREFIX = "CMFW"
+
+
+def gpo_guid(domain: str, policy_name: str) -> str:
+    """The stable GPO GUID of a policy: same domain and name (any case), same GUID."""
+    name = unicodedata.normalize("NFC", policy_name).casefold()
+    value = uuid.uuid5(GPO_NAMESPACE, f"{domain.lower()}\x00{name}")
+    return "{" + str(value).upper() + "}"
+
+
+def rule_id(policy_key: str, feature: Feature, template: RuleTemplate) -> str:
+    return f"{ID_PREFIX}-{policy_key}-{feature.id_part}-{template.selector}"
+
+
+def resolve(matrix: Matrix, catalog: Catalog | None = None) -> PolicySet:
+    """Resolve every policy; raises :class:`InputError` listing every unresolvable scope."""
+    resolver = _Resolver(matrix, catalog or load_catalog())
+    policies = [resolver.policy(spec) for spec in matrix.policies]
+    if resolver.problems:
+        raise InputError(resolver.problems)
+    return PolicySet(domain=matrix.domain, policies=tuple(policies), catalog_version=resolver.catalog.version)
+
+
+class _Resolver:
+    def __init__(self, matrix: Matrix, catalog: Catalog) -> None:
+        self.matrix = matrix
+        self.catalog = catalog
+        self.problems: list[Problem] = []
+
+    def policy(self, spec: PolicySpec) -> Policy:
+        uses = _with_required(spec.features, self.catalog)
+        rules: list[Rule] = []
+        for use, implied_by in uses:
+            rules.extend(self._feature_rules(spec, use, implied_by is not None))
+        rules.extend(self._custom_rule(spec, custom) for custom in spec.custom_rules if spec.outbound_rules or custom.direction == "In")
+        _check_rules(spec, rules)
+        choices = tuple(
+            FeatureChoice(use.feature, self.catalog.features[use.feature].variant(use.variant).name, implied_by)
+            for use, implied_by in uses
+        )
+        return Policy(
+            name=spec.name,
+            key=spec.key,
+            gpo_guid=gpo_guid(self.matrix.domain, spec.name),
+            description=spec.description,
+            features=choices,
+            rules=tuple(rules),
+        )
+
+    # -- features ------------------------------------------------------------------------
+
+    def _feature_rules(self, spec: PolicySpec, use: FeatureUse, implied: bool) -> list[Rule]:
+        feature = self.catalog.features[use.feature]
+        out = []
+        for template in feature.variant(use.variant).rules:
+            if template.selector in use.exclude:
+                continue
+            if template.direction == "Out" and not spec.outbound_rules:
+                continue
+            local = self._ports(spec, template.local_ports)
+            remote_ports = self._ports(spec, template.remote_ports)
+            if local is None or remote_ports is None:
+                continue  # every port of the rule is an optional setting left unset
+            remote = self._remote(spec, use, feature, template, implied)
+            if remote is None:
+                continue
+            program = template.program
+            if program and program.startswith("$"):
+                program = self._program(spec, program[1:])
+            out.append(
+                Rule(
+                    id=rule_id(spec.key, feature, template),
+                    name=template.name,
+                    direction=template.direction,
+                    protocol=template.protocol,
+                    local_ports=local,
+                    remote_ports=remote_ports,
+                    remote_addresses=remote,
+                    icmp_types=template.icmp_types,
+                    program=program,
+                    service=template.service,
+                    profiles=use.profiles or template.profiles or spec.profiles,
+                    description=template.description,
+                    group=f"ConfigMgr {feature.title}",
+                    feature=feature.id,
+                    source=str(template.source),
+                )
+            )
+        return out
+
+    def _ports(self, spec: PolicySpec, values: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Substitute ``$parameter`` references; ``None`` when all of them were unset."""
+        out: list[str] = []
+        for value in values:
+            if not value.startswith("$"):
+                out.append(value)
+                continue
+            name, _, part = value[1:].partition(".")
+            if name == "software_update_points":
+                out.extend(str(getattr(sup, part)) for sup in spec.software_update_points)
+                continue
+            resolved = self._parameter(spec, name)
+            if resolved is not None:
+                out.append(resolved)
+        if values and not out:
+            return None
+        return tuple(out)
+
+    def _parameter(self, spec: PolicySpec, name: str) -> str | None:
+        return self.catalog.parameter_value(name, spec.ports)
+
+    def _program(self, spec: PolicySpec, name: str) -> str:
+        return self.catalog.parameter_value(name, spec.programs) or ""
+
+    def _remote(
+        self, spec: PolicySpec, use: FeatureUse, feature: Feature, template: RuleTemplate, implied: bool
+    ) -> tuple[str, ...] | None:
+        override = None if implied else (use.from_sets if template.direction == "In" else use.to_sets)
+        if override is not None:
+            return self._expand(override)
+        remote = template.remote
+        if remote.role:
+            if remote.role in self.matrix.addresses:
+                return self.matrix.addresses[remote.role]
+            if template.direction == "In":
+                role = self.catalog.roles[remote.role]
+                self.problems.append(
+                    self.matrix.problem(
+                        use.path,
+                        f"{feature.id}: rule {template.selector} needs to know who may connect: "
+                        f"define `addresses.{remote.role}` ({role.title}) or set `from:` on the feature",
+                    )
+                )
+                return None
+            return ()
+        return remote.addresses
+
+    def _expand(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        if names == (ANY,):
+            return ()
+        out: list[str] = []
+        for name in names:
+            out.extend(self.matrix.addresses[name])
+        return tuple(out)
+
+    # -- custom rules --------------------------------------------------------------------
+
+    def _custom_rule(self, spec: PolicySpec, custom: CustomRule) -> Rule:
+        remote = self._expand(custom.remote_sets) if custom.remote_sets is not None else ()
+        return Rule(
+            id=f"{ID_PREFIX}-{spec.key}-Custom-{custom.id}-{custom.direction}",
+            name=custom.name,
+            direction=custom.direction,
+            action=custom.action,
+            protocol=parse_protocol(custom.protocol),
+            local_ports=custom.local_ports,
+            remote_ports=custom.remote_ports,
+            remote_addresses=remote,
+            icmp_types=custom.icmp_types,
+            program=custom.program,
+            service=custom.service,
+            profiles=custom.profiles or spec.profiles,
+            enabled=custom.enabled,
+            description=custom.description,
+            group="ConfigMgr custom rules",
+            feature="custom",
+            source="matrix: " + format_path(custom.path),
+        )
+
+
+def _with_required(uses: tuple[FeatureUse, ...], catalog: Catalog) -> list[tuple[FeatureUse, str | None]]:
+    """The policy's features plus those they require, each once (explicit ones first)."""
+    out: list[tuple[FeatureUse, str | None]] = [(use, None) for use in uses]
+    present = {use.feature for use in uses}
+    queue = list(uses)
+    while queue:
+        use = queue.pop(0)
+        for req in catalog.features[use.feature].requires:
+            if req not in present:
+                present.add(req)
+                implied = FeatureUse(feature=req, path=use.path)
+                out.append((implied, use.feature))
+                queue.append(implied)
+    return out
+
+
+def _check_rules(spec: PolicySpec, rules: list[Rule]) -> None:
+    """Last guard before any emitter: catalog data must produce carriable rules."""
+    seen: set[str] = set()
+    for rule in rules:
+        folded = rule.id.casefold()
+        if folded in seen:
+            raise ArtifactError(f"policy {spec.name!r}: two rules share the ID {rule.id!r}")
+        seen.add(folded)
+        for field_name in ("name", "description", "group", "program", "service"):
+            value = getattr(rule, field_name)
+            why = value and text_problem(value, in_rule_string=True)
+            if why:
+                raise ArtifactError(f"rule {rule.id}: {field_name} {why}")
+

@@ -1,0 +1,155 @@
+"""Check a loaded YAML/JSON document against a JSON Schema, in words an admin reads.
+
+jsonschema's own messages are written for programmers ("Additional properties are
+not allowed ('prots' was unexpected)"). Here every error becomes one
+:class:`~builder.errors.Problem` that names the file, line, key path, and says what
+to do, with a "did you mean" for misspelt keys and names. A schema may carry an
+``x-message`` next to a constraint to phrase its failure.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import Problem
+from .resources import schema_path
+from .yamlsource import Document, KeyPath
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A schema of ``schemas/`` by file name, parsed once."""
+    return json.loads(Path(schema_path(name)).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator(name: str) -> Any:
+    import jsonschema  # deferred: importing it costs more than the whole CLI start-up
+
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def schema_problems(doc: Document, schema_name: str) -> list[Problem]:
+    """Every way ``doc.data`` breaks the schema, one problem each, in file order."""
+    problems: list[Problem] = []
+    for error in _validator(schema_name).iter_errors(doc.data):
+        problems.extend(_translate(doc, error))
+    return sorted(set(problems), key=lambda p: (p.line, p.column, p.path, p.message))
+
+
+def suggest(value: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
+    if not isinstance(value, str):
+        return ""
+    options = list(choices)
+    folded = {c.casefold(): c for c in options}
+    if value.casefold() in folded:
+        return f"; did you mean {folded[value.casefold()]!r}?"
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def describe_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "empty"
+    return type(value).__name__
+
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "empty",
+}
+
+
+def _translate(doc: Document, error: Any) -> list[Problem]:
+    path: KeyPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    custom = schema.get("x-message")
+    value = error.instance
+    kind = error.validator
+    shown = _show(value)
+
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = list(schema.get("properties", {}))
+        out = []
+        for key in value:
+            if key not in known:
+                out.append(doc.problem(path + (key,), f"unknown key {key!r}{suggest(key, known)}", key=True))
+        return out
+    if kind == "required":
+        missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        return [doc.problem(path, f"missing required key {k!r}") for k in missing]
+
+    # A property name that fails (propertyNames) reports the key, not the mapping.
+    under_names = "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path
+    if under_names and isinstance(value, str):
+        key_path = path + (value,)
+        if kind == "enum":
+            return [doc.problem(key_path, f"{value!r} {custom or 'is not a valid name'}{suggest(value, error.validator_value)}", key=True)]
+        return [doc.problem(key_path, f"{value!r} {custom or 'is not a valid name'}", key=True)]
+
+    if kind == "enum":
+        choices = [str(c) for c in error.validator_value]
+        tail = suggest(value, choices)
+        if custom:
+            return [doc.problem(path, f"{shown} {custom}{tail}")]
+        if not tail and len(choices) <= 8:
+            tail = f" (one of: {', '.join(choices)})"
+        return [doc.problem(path, f"{shown} is not a valid choice{tail}")]
+    if kind == "type":
+        expected = error.validator_value
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        return [doc.problem(path, f"must be {words}, not {describe_type(value)}")]
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const", "pattern"):
+        if custom:
+            return [doc.problem(path, f"{shown} {custom}" if kind != "const" else custom)]
+        if kind == "pattern":
+            return [doc.problem(path, f"{shown} does not have the expected form")]
+        if kind == "const":
+            return [doc.problem(path, f"must be {error.validator_value!r}")]
+        bound = error.validator_value
+        return [doc.problem(path, f"{shown} is {'below the minimum' if 'inimum' in kind else 'above the maximum'} {bound}")]
+    if kind == "minItems":
+        n = error.validator_value
+        return [doc.problem(path, "must not be empty" if n == 1 else f"needs at least {n} entries")]
+    if kind == "maxItems":
+        return [doc.problem(path, f"has more than {error.validator_value} entries")]
+    if kind == "minLength":
+        return [doc.problem(path, "must not be empty")]
+    if kind == "maxLength":
+        return [doc.problem(path, f"is longer than {error.validator_value} characters")]
+    if kind == "uniqueItems":
+        return [doc.problem(path, "lists the same entry twice")]
+    if kind in ("minProperties", "maxProperties"):
+        return [doc.problem(path, custom or f"has the wrong number of keys ({kind} {error.validator_value})")]
+    return [doc.problem(path, custom or error.message)]
+
+
+def _show(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        return describe_type(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
