@@ -25,14 +25,23 @@ class Problem:
     path: str = ""
     message: str = ""
 
-    def __str__(self) -> str:
+    @property
+    def location(self) -> str:
         where = self.file
         if self.line:
             where += f":{self.line}"
             if self.column:
                 where += f":{self.column}"
+        return where
+
+    def format(self, severity: str = "error") -> str:
+        """``file:line:col: error: path: message``, the shape editors and CI jump to."""
         field = f"{self.path}: " if self.path else ""
-        return f"{where}: {field}{self.message}"
+        return f"{self.location}: {severity}: {field}{self.message}"
+
+    def __str__(self) -> str:
+        field = f"{self.path}: " if self.path else ""
+        return f"{self.location}: {field}{self.message}"
 
 
 class CmfwError(Exception):
@@ -41,8 +50,8 @@ class CmfwError(Exception):
     exit_code = 2
 
     def lines(self) -> list[str]:
-        """The message, one line per problem."""
-        return [_one_line(str(self))]
+        """What to print, one line per problem."""
+        return [_one_line(f"cmfw: error: {self}")]
 
 
 class InputError(CmfwError):
@@ -63,8 +72,8 @@ class InputError(CmfwError):
 
     def lines(self) -> list[str]:
         if self.problems:
-            return [_one_line(str(p)) for p in self.problems]
-        return [_one_line(str(self))]
+            return [_one_line(p.format("error")) for p in self.problems]
+        return super().lines()
 
 
 class OutputError(CmfwError):

@@ -1,0 +1,74 @@
+"""The build pipeline: matrix → rules → artifacts → validation → files.
+
+:func:`render` does everything in memory and returns the bytes of every file;
+:func:`build` then writes them with :func:`builder.writer.write_tree`, so a bad
+matrix or an artifact that fails validation never touches the output directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__, rulesjson
+from .catalog import Catalog, load_catalog
+from .errors import ArtifactError
+from .matrix import Matrix, load_matrix
+from .model import PolicySet
+from .resolve import resolve
+from .validate import validate_artifacts
+from .writer import MANIFEST, write_tree
+
+BUILD_FORMAT = "cmfw-build/1"
+
+
+@dataclass(frozen=True)
+class Build:
+    """What a build produced: the checked matrix, its rules, and every output file."""
+
+    matrix: Matrix
+    policyset: PolicySet
+    files: dict[str, bytes]
+
+
+def render(matrix_path: str | Path, catalog: Catalog | None = None) -> Build:
+    """Load, resolve, emit and validate; nothing is written."""
+    catalog = catalog or load_catalog()
+    matrix = load_matrix(matrix_path, catalog)
+    policyset = resolve(matrix, catalog)
+    files: dict[str, bytes] = {}
+    files.update(rulesjson.emit(policyset))
+    problems = validate_artifacts(files)
+    if problems:
+        raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
+    files[MANIFEST] = build_manifest(matrix, policyset, files)
+    return Build(matrix, policyset, files)
+
+
+def build(matrix_path: str | Path, out_dir: str | Path, *, force: bool = False, catalog: Catalog | None = None) -> Build:
+    """Render the matrix and replace ``out_dir`` with the result, atomically."""
+    result = render(matrix_path, catalog)
+    write_tree(Path(out_dir), result.files, force=force)
+    return result
+
+
+def build_manifest(matrix: Matrix, policyset: PolicySet, files: dict[str, bytes]) -> bytes:
+    """``build.json``: what was built from what, and every file with its SHA-256.
+
+    Only the matrix's file *name* is recorded, so that builds from different
+    working directories are byte-identical.
+    """
+    return rulesjson.dumps(
+        {
+            "format": BUILD_FORMAT,
+            "generator": {"name": "cmfw", "version": __version__},
+            "matrix": {"file": Path(matrix.file).name, "sha256": matrix.sha256},
+            "catalog_version": policyset.catalog_version,
+            "policies": [
+                {"name": p.name, "key": p.key, "gpo_guid": p.gpo_guid, "rules": len(p.rules)}
+                for p in policyset.policies
+            ],
+            "files": {path: hashlib.sha256(files[path]).hexdigest() for path in sorted(files)},
+        }
+    )

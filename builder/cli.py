@@ -1,0 +1,175 @@
+"""The ``cmfw`` command: parse options, call one library function, print.
+
+Every command body is a few lines over a function in ``builder``; anything a
+command does, a Python caller can do too. Errors of the library (bad input, an
+output directory that is not ours) print one line per problem and exit with the
+error's code: 2 for bad input, 1 for findings. Library modules are imported inside
+the commands so that ``cmfw --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable, NoReturn, TypeVar
+
+import click
+
+from . import __version__
+from .errors import CmfwError, InputError
+from .words import plural
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is stable and documented.",
+)
+
+
+def fail(exc: CmfwError) -> NoReturn:
+    """Print a library error, one line per problem, and exit with its code."""
+    for line in exc.lines():
+        click.echo(line, err=True)
+    sys.exit(exc.exit_code)
+
+
+def reports_errors(func: F) -> F:
+    """Run a command body; library errors end it through :func:`fail`, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CmfwError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            click.echo("cmfw: interrupted; the output directory was not changed", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="cmfw", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Windows Firewall policy as code for Configuration Manager clients.
+
+    Write a feature matrix (cmfw init), check it (cmfw validate) and build the
+    policy artifacts from it (cmfw build).
+    """
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@reports_errors
+def init(path: str, force: bool) -> None:
+    """Write a starter matrix to PATH, listing every feature (commented)."""
+    from .starter import write_starter
+
+    write_starter(path, force=force)
+    click.echo(f"wrote {path}: edit the addresses and features, then run: cmfw validate {path}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[FEATURE]...")
+@FORMAT
+@reports_errors
+def features(names: tuple[str, ...], fmt: str) -> None:
+    """List the feature catalog, or show FEATURE in detail.
+
+    Each feature lists the firewall rules it needs, with default ports, who may
+    connect, and the document section the rule comes from.
+    """
+    from .catalog import load_catalog
+    from .features import catalog_document, check_names, format_feature, format_features_table
+
+    catalog = load_catalog()
+    check_names(catalog, names)
+    if fmt == "json":
+        _print_json(catalog_document(catalog, list(names) or None))
+    elif names:
+        click.echo("\n\n".join(format_feature(catalog, catalog.features[n]) for n in names))
+    else:
+        click.echo(format_features_table(catalog))
+
+
+@cli.command()
+@click.argument("matrix", metavar="MATRIX")
+@FORMAT
+def validate(matrix: str, fmt: str) -> None:
+    """Check MATRIX (schema and meaning); exit 2 listing every problem."""
+    from .build import render
+
+    try:
+        result = render(matrix)
+    except InputError as exc:
+        if fmt != "json":
+            fail(exc)
+        _print_json({"file": matrix, "valid": False, "problems": [_problem(p) for p in exc.problems]})
+        sys.exit(exc.exit_code)
+    except CmfwError as exc:
+        fail(exc)
+    policies = result.policyset.policies
+    if fmt == "json":
+        _print_json(
+            {
+                "file": matrix,
+                "valid": True,
+                "problems": [],
+                "policies": [
+                    {"name": p.name, "key": p.key, "gpo_guid": p.gpo_guid, "rules": len(p.rules)} for p in policies
+                ],
+            }
+        )
+        return
+    total = sum(len(p.rules) for p in policies)
+    click.echo(f"{matrix}: valid: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}")
+    for p in policies:
+        click.echo(f"  {p.name}  ({p.key}, {plural(len(p.rules), 'rule')}, GPO {p.gpo_guid})")
+
+
+@cli.command()
+@click.argument("matrix", metavar="MATRIX")
+@click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory (replaced atomically).")
+@click.option("--force", is_flag=True, help="Build into a directory that holds files cmfw did not write (they are kept).")
+@reports_errors
+def build(matrix: str, output: str, force: bool) -> None:
+    """Build the artifacts of MATRIX into DIR.
+
+    Everything is generated and validated in memory first; DIR is replaced only
+    when all of it is good, so a failed build leaves the previous output as it was.
+    """
+    from .build import build as run_build
+
+    result = run_build(matrix, output, force=force)
+    policies = result.policyset.policies
+    total = sum(len(p.rules) for p in policies)
+    click.echo(
+        f"built {output}: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}, "
+        f"{plural(len(result.files), 'file')}"
+    )
+
+
+def _problem(problem: Any) -> dict[str, Any]:
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "column": problem.column,
+        "path": problem.path,
+        "message": problem.message,
+    }
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def main() -> None:
+    cli(prog_name="cmfw")

@@ -1,0 +1,180 @@
+"""The catalog as users see it: ``cmfw features`` (table, detail view, JSON).
+
+Ports are shown with their defaults substituted (and the parameter that changes
+them named), so ``remote-control`` reads "In TCP 2701" rather than a template.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .catalog import Catalog, Feature, RuleTemplate
+from .errors import InputError, Problem
+from .schemacheck import suggest
+from .model import protocol_name
+from .textout import table
+
+FORMAT = "cmfw-features/1"
+
+
+def check_names(catalog: Catalog, names: tuple[str, ...] | list[str]) -> None:
+    """Refuse feature names the catalog does not have, suggesting the closest."""
+    problems = [
+        Problem("cmfw features", message=f"unknown feature {name!r}{suggest(name, catalog.features) or '; see `cmfw features`'}")
+        for name in names
+        if name not in catalog.features
+    ]
+    if problems:
+        raise InputError(problems)
+
+
+def template_ports(catalog: Catalog, values: tuple[str, ...]) -> list[str]:
+    """Ports of a template with every parameter at its default (unset optionals dropped)."""
+    out: list[str] = []
+    for value in values:
+        if not value.startswith("$"):
+            out.append(value)
+            continue
+        name, _, part = value[1:].partition(".")
+        if name == "software_update_points":
+            index = 0 if part == "http" else 1
+            out.extend(str(pair[index]) for pair in catalog.default_software_update_points())
+            continue
+        resolved = catalog.parameter_value(name)
+        if resolved is not None:
+            out.append(resolved)
+    return out
+
+
+def template_to_dict(catalog: Catalog, template: RuleTemplate) -> dict[str, Any]:
+    program = template.program
+    if program and program.startswith("$"):
+        program = catalog.parameter_value(program[1:])
+    data: dict[str, Any] = {
+        "selector": template.selector,
+        "direction": template.direction,
+        "name": template.name,
+        "description": template.description,
+        "protocol": protocol_name(template.protocol),
+        "local_ports": template_ports(catalog, template.local_ports),
+        "remote_ports": template_ports(catalog, template.remote_ports),
+        "icmp_types": list(template.icmp_types),
+        "program": program,
+        "service": template.service,
+        "remote": template.remote.describe(),
+        "profiles": list(template.profiles) if template.profiles else None,
+        "parameters": list(template.parameters),
+        "source": {"doc": template.source.doc, "section": template.source.section} if template.source else None,
+        "windows": None,
+    }
+    if template.predefined:
+        pre = template.predefined
+        data["windows"] = {
+            "group": pre.group_title,
+            "embed_context": pre.embed_context,
+            "display_name": pre.display_name,
+            "rule_ids": [w.id for w in pre.windows_rules],
+        }
+    return data
+
+
+def feature_to_dict(catalog: Catalog, feature: Feature) -> dict[str, Any]:
+    return {
+        "id": feature.id,
+        "title": feature.title,
+        "summary": feature.summary,
+        "applies_to": feature.applies_to,
+        "source": {"doc": feature.source.doc, "section": feature.source.section},
+        "requires": list(feature.requires),
+        "notes": [{"source": str(n.source), "text": n.text} for n in feature.notes],
+        "default_variant": feature.default_variant,
+        "variants": [
+            {
+                "name": v.name,
+                "default": v.name == feature.default_variant,
+                "summary": v.summary,
+                "rules": [template_to_dict(catalog, t) for t in v.rules],
+            }
+            for v in feature.variants.values()
+        ],
+    }
+
+
+def catalog_document(catalog: Catalog, only: list[str] | None = None) -> dict[str, Any]:
+    """Everything ``cmfw features --format json`` prints (documented in docs/catalog.md)."""
+    features = [catalog.features[f] for f in (only or catalog.features)]
+    return {
+        "format": FORMAT,
+        "catalog_version": catalog.version,
+        "features": [feature_to_dict(catalog, f) for f in features],
+        "parameters": [
+            {
+                "name": p.name,
+                "section": p.section,
+                "kind": p.kind,
+                "title": p.title,
+                "default": p.default,
+                "default_from": p.default_from,
+                "where": p.where,
+            }
+            for p in catalog.parameters.values()
+        ],
+        "roles": [{"name": r.name, "title": r.title} for r in catalog.roles.values()],
+        "sources": [
+            {"id": s.id, "title": s.title, "url": s.url, "date": s.date, "note": s.note}
+            for s in catalog.sources.values()
+        ],
+    }
+
+
+def _ports_text(catalog: Catalog, template: RuleTemplate) -> str:
+    proto = protocol_name(template.protocol)
+    ports = template_ports(catalog, template.local_ports or template.remote_ports)
+    if template.icmp_types:
+        return f"{proto} {','.join(template.icmp_types)}"
+    if ports:
+        return f"{proto} {','.join(ports)}"
+    return f"{proto} any" if proto != "Any" else "any"
+
+
+def _natural(text: str) -> tuple[object, ...]:
+    import re
+
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+
+
+def format_features_table(catalog: Catalog) -> str:
+    rows = []
+    for feature in catalog.features.values():
+        rules = feature.variant().rules
+        directions = "+".join(d for d in ("In", "Out") if any(t.direction == d for t in rules))
+        ports = sorted({_ports_text(catalog, t) for t in rules}, key=_natural)
+        shown = "; ".join(ports[:3]) + (f"; +{len(ports) - 3}" if len(ports) > 3 else "")
+        rows.append([feature.id, directions, str(len(rules)), shown, str(feature.source)])
+    return table(["FEATURE", "DIR", "RULES", "DEFAULT PORTS", "SOURCE"], rows)
+
+
+def format_feature(catalog: Catalog, feature: Feature) -> str:
+    lines = [f"{feature.id}: {feature.title}", ""]
+    if feature.summary:
+        lines += [feature.summary, ""]
+    lines.append(f"applies to: {feature.applies_to}")
+    lines.append(f"source:     {feature.source}")
+    if feature.requires:
+        lines.append(f"requires:   {', '.join(feature.requires)}")
+    for note in feature.notes:
+        lines.append(f"note ({note.source}): {note.text}")
+    for variant in feature.variants.values():
+        lines.append("")
+        label = "rules" if variant.name == "default" else f"variant {variant.name}" + (
+            " (default)" if variant.name == feature.default_variant else ""
+        )
+        lines.append(f"{label}:" + (f" {variant.summary}" if variant.summary else ""))
+        rows = []
+        for t in variant.rules:
+            remote = t.remote.describe()
+            scope = remote.get("role") or ",".join(remote.get("addresses", [])) or "any"  # type: ignore[arg-type]
+            who = t.program if t.program and not t.service else (t.service or "")
+            rows.append([t.selector, t.direction, _ports_text(catalog, t), str(scope), str(who or "")])
+        lines.append(table(["RULE", "DIR", "PORTS", "REMOTE", "PROGRAM/SERVICE"], rows, indent=2))
+    return "\n".join(lines)

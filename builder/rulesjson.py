@@ -1,0 +1,73 @@
+"""``rules.json``: the resolved rules of every policy, as stable JSON.
+
+It is the machine-readable artifact that ``diff``, reports and scripts build on;
+the format is documented in ``docs/rules-json.md`` and checked by
+``schemas/rules.schema.json``. Keys come in a fixed, documented order; rules are
+sorted by ID and policies by key, so the bytes only change when the rules do.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .model import FeatureChoice, Policy, PolicySet, rule_from_dict, rule_to_dict
+
+PATH = "rules.json"
+FORMAT = "cmfw-rules/1"
+
+
+def policyset_to_dict(policyset: PolicySet) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "domain": policyset.domain,
+        "catalog_version": policyset.catalog_version,
+        "policies": [_policy(p) for p in policyset.policies],
+    }
+
+
+def _policy(policy: Policy) -> dict[str, Any]:
+    return {
+        "name": policy.name,
+        "key": policy.key,
+        "gpo_guid": policy.gpo_guid,
+        "description": policy.description,
+        "features": [
+            {"id": f.id, "variant": f.variant, "implied_by": f.implied_by} for f in policy.features
+        ],
+        "rules": [rule_to_dict(r) for r in policy.rules],
+    }
+
+
+def dumps(data: Any) -> bytes:
+    """The one JSON layout cmfw writes: 2-space indent, UTF-8, LF, final newline."""
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def emit(policyset: PolicySet) -> dict[str, bytes]:
+    return {PATH: dumps(policyset_to_dict(policyset))}
+
+
+def read(data: bytes) -> PolicySet:
+    """Parse ``rules.json`` back into a :class:`PolicySet`; ``ValueError`` when malformed."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"not a {FORMAT} document")
+    try:
+        policies = tuple(
+            Policy(
+                name=p["name"],
+                key=p["key"],
+                gpo_guid=p["gpo_guid"],
+                description=p.get("description", ""),
+                features=tuple(FeatureChoice(f["id"], f["variant"], f.get("implied_by")) for f in p["features"]),
+                rules=tuple(rule_from_dict(r) for r in p["rules"]),
+            )
+            for p in doc["policies"]
+        )
+        return PolicySet(doc["domain"], policies, doc.get("catalog_version", ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed rules.json: {exc}") from None
