@@ -64,6 +64,11 @@ def _construct_decimal_int(loader: Any, node: yaml.ScalarNode) -> int:
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_decimal_int)
 
 
+_CORE_TAGS = frozenset(
+    "tag:yaml.org,2002:" + t for t in ("map", "seq", "str", "int", "float", "bool", "null")
+)
+
+
 def format_path(path: KeyPath) -> str:
     """``('policies', 0, 'name')`` → ``policies[0].name``."""
     out = ""
@@ -188,6 +193,11 @@ class _Walker:
                          f"nested deeper than {MAX_DEPTH} levels")]
             )
         self.doc.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if node.tag not in _CORE_TAGS:
+            # !!binary, !!timestamp, !!set, !!python/...: nothing a matrix needs, so refuse
+            # them rather than hand a surprising type (or none at all) to the checks.
+            self._fail(node, path, f"the YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r} is not supported here")
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):

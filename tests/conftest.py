@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "contoso.yaml"
+GOLDEN = ROOT / "output" / "contoso"
+SHARED = Path(os.environ.get("CMFW_SHARED", ROOT.parent / "shared")) / "reference"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The reference material next to the repository; a user's clone has none."""
+    if not SHARED.is_dir():
+        pytest.skip(f"reference material not found at {SHARED} (set CMFW_SHARED); runs in CI")
+    return SHARED
+
+
+MINIMAL = """\
+version: 1
+domain: corp.contoso.com
+addresses:
+  site_servers: [10.0.0.10]
+  consoles: [10.20.0.0/24]
+policies:
+  - name: Workstations
+    features: [client-requests, remote-control]
+"""
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """Write a (dedented) matrix into a temporary file and return its path."""
+
+    def _write(text: str, name: str = "firewall.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return _write
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file below ``directory`` with its bytes (for "nothing changed" checks)."""
+    if not directory.exists():
+        return {}
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
