@@ -423,6 +423,5 @@ class _Checker:
 def derive_key(name: str) -> str:
     """``ConfigMgr Clients - Workstations`` → ``ConfigMgrClientsWorkstations`` (ASCII, ≤ 40)."""
     words = re.findall(r"[A-Za-z0-9]+", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode())
-    key = "".join(w[:1].upper() + w[1:] for w in words)
-    key = key.lstrip("0123456789")
-    return key[:40]
+    key = "".join(w[:1].upper() + w[1:] for w in words).lstrip("0123456789")
+    return (key[:1].upper() + key[1:])[:40]
