@@ -27,17 +27,10 @@ _OLD = ".cmfw-old-"
 
 def check_relative(path: str) -> PurePosixPath:
     """Refuse any artifact path that could land outside the output directory."""
-    pure = PurePosixPath(path)
-    if (
-        not path
-        or "\\" in path
-        or "\x00" in path
-        or pure.is_absolute()
-        or any(part in ("", ".", "..") for part in pure.parts)
-        or path.startswith("/")
-    ):
+    # Split the raw text: PurePosixPath would quietly normalise "a//b" and "./a".
+    if not path or "\\" in path or "\x00" in path or any(part in ("", ".", "..") for part in path.split("/")):
         raise OutputError(f"refusing to write artifact path {path!r}: not a plain relative path")
-    return pure
+    return PurePosixPath(path)
 
 
 def owned_files(target: Path) -> set[str] | None:

@@ -1,0 +1,5 @@
+"""``python -m builder`` runs the cmfw command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""The build pipeline: golden files, determinism, and failures that change nothing."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from builder import build as build_module
+from builder.build import build, render
+from builder.errors import ArtifactError, InputError, Problem
+
+from .conftest import EXAMPLE, GOLDEN, snapshot
+
+
+def test_committed_output_matches_a_fresh_build() -> None:
+    fresh = render(EXAMPLE).files
+    committed = snapshot(GOLDEN)
+    stale = sorted(p for p in set(fresh) | set(committed) if fresh.get(p) != committed.get(p))
+    assert not stale, (
+        f"output/contoso is stale ({', '.join(stale)}); rebuild with "
+        "`cmfw build examples/contoso.yaml -o output/contoso` and review the diff"
+    )
+
+
+def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
+    build(EXAMPLE, tmp_path / "a")
+    build(EXAMPLE, tmp_path / "b")
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+
+
+def test_working_directory_does_not_matter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(EXAMPLE, tmp_path / "contoso.yaml")
+    monkeypatch.chdir(tmp_path)
+    local = render("contoso.yaml").files
+    monkeypatch.chdir("/")
+    assert render(os.fspath(EXAMPLE)).files == local
+
+
+def test_build_manifest_lists_every_file_with_its_hash() -> None:
+    import hashlib
+    import json
+
+    files = render(EXAMPLE).files
+    manifest = json.loads(files["build.json"])
+    assert manifest["matrix"]["file"] == "contoso.yaml"
+    assert manifest["files"] == {
+        path: hashlib.sha256(data).hexdigest() for path, data in files.items() if path != "build.json"
+    }
+    assert [p["key"] for p in manifest["policies"]] == ["Consoles", "Laptops", "PxeDPs", "Servers", "Workstations"]
+
+
+def test_invalid_matrix_leaves_previous_output(tmp_path: Path) -> None:
+    matrix = tmp_path / "fw.yaml"
+    shutil.copy(EXAMPLE, matrix)
+    out = tmp_path / "out"
+    build(matrix, out)
+    before = snapshot(out)
+    matrix.write_text(matrix.read_text().replace("http: 80\n", "http: 70000\n", 1))
+    with pytest.raises(InputError, match="70000 is not a port"):
+        build(matrix, out)
+    assert snapshot(out) == before
+
+
+def test_artifact_validation_failure_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build_module, "validate_artifacts", lambda files: [Problem("rules.json", message="broken")])
+    with pytest.raises(ArtifactError, match="rules.json: broken"):
+        build(EXAMPLE, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

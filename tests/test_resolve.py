@@ -1,0 +1,165 @@
+"""Matrix × catalog → rules: ports, scopes, profiles, implied features, IDs, GUIDs."""
+
+import pytest
+
+from builder.errors import InputError
+from builder.matrix import parse_matrix
+from builder.model import Rule
+from builder.resolve import gpo_guid, resolve
+
+from .conftest import EXAMPLE
+
+HEAD = """\
+version: 1
+domain: corp.contoso.com
+addresses:
+  site_servers: [10.0.0.10, 10.0.0.11]
+  consoles: [10.20.0.0/24]
+  helpdesk: [10.21.0.0/24]
+  management_points: [10.0.0.20]
+"""
+
+
+def rules(body: str, head: str = HEAD) -> dict[str, Rule]:
+    policyset = resolve(parse_matrix(head + body, "fw.yaml"))
+    [policy] = policyset.policies
+    return {r.id: r for r in policy.rules}
+
+
+def policy(features: str, extra: str = "", ports: str = "") -> str:
+    return (f"ports:\n{ports}" if ports else "") + f"policies:\n  - name: Workstations\n    features: {features}\n{extra}"
+
+
+def test_remote_control_is_inbound_tcp_2701_from_the_consoles() -> None:
+    [rule] = rules(policy("[remote-control]")).values()
+    assert rule.id == "CMFW-Workstations-RemoteControl-TCP-In"
+    assert (rule.direction, rule.protocol_name, rule.local_ports) == ("In", "TCP", ("2701",))
+    assert rule.remote_addresses == ("10.20.0.0/24",)  # the `consoles` role, found by name
+    assert rule.profiles == ("Domain",)
+    assert rule.source == "seed: Remote Control"
+    assert rule.feature == "remote-control"
+    assert rule.enabled and rule.action == "Allow"
+
+
+def test_from_overrides_the_role_and_any_removes_the_scope() -> None:
+    [rule] = rules(policy("[{remote-control: {from: [helpdesk, consoles]}}]")).values()
+    assert rule.remote_addresses == ("10.20.0.0/24", "10.21.0.0/24")
+    [rule] = rules(policy("[{remote-control: {from: any}}]")).values()
+    assert rule.remote_addresses == ()
+
+
+def test_inbound_role_that_is_not_defined_is_an_error_at_the_feature() -> None:
+    head = HEAD.replace("  consoles: [10.20.0.0/24]\n", "")
+    with pytest.raises(InputError) as info:
+        rules(policy("[client-requests, remote-control]"), head)
+    assert info.value.lines() == [
+        "fw.yaml:9:33: error: policies[0].features[1]: remote-control: rule TCP-In needs to know who may "
+        "connect: define `addresses.consoles` (Computers that run the ConfigMgr console (remote control, "
+        "assistance, diagnostics)) or set `from:` on the feature"
+    ]
+
+
+def test_outbound_roles_are_optional() -> None:
+    got = rules(policy("[client-requests, software-updates]"))
+    assert got["CMFW-Workstations-ClientRequests-HTTP-Out"].remote_addresses == ("10.0.0.20",)
+    assert got["CMFW-Workstations-SoftwareUpdates-HTTP-Out"].remote_addresses == ()  # no software_update_points set
+
+
+def test_software_update_point_ports() -> None:
+    got = rules(policy("[software-updates]", ports="  software_update_points: [{http: 8530}, {http: 80}]\n"))
+    assert got["CMFW-Workstations-SoftwareUpdates-HTTP-Out"].remote_ports == ("80", "8530")
+    assert got["CMFW-Workstations-SoftwareUpdates-HTTPS-Out"].remote_ports == ("443", "8531")
+    default = rules(policy("[software-updates]"))
+    assert default["CMFW-Workstations-SoftwareUpdates-HTTPS-Out"].remote_ports == ("8531",)
+
+
+def test_alternate_ports_are_added_and_unset_ones_dropped() -> None:
+    got = rules(policy("[client-requests]", ports="  http_alternate: 8080\n"))
+    assert got["CMFW-Workstations-ClientRequests-HTTP-Out"].remote_ports == ("80", "8080")
+    assert got["CMFW-Workstations-ClientRequests-HTTPS-Out"].remote_ports == ("443",)
+
+
+def test_derived_defaults_follow_the_port_they_derive_from() -> None:
+    got = rules(policy("[fallback-status-point]", ports="  http: 8081\n"))
+    assert got["CMFW-Workstations-FallbackStatusPoint-HTTP-Out"].remote_ports == ("8081",)
+
+
+def test_client_notification_brings_client_requests_once() -> None:
+    policyset = resolve(parse_matrix(HEAD + policy("[client-notification]"), "fw.yaml"))
+    [p] = policyset.policies
+    assert [(f.id, f.implied_by) for f in p.features] == [
+        ("client-notification", None), ("client-requests", "client-notification")
+    ]
+    assert {r.feature for r in p.rules} == {"client-notification", "client-requests"}
+    assert [r.id for r in p.rules if r.remote_ports == ("10123",)] == ["CMFW-Workstations-ClientNotification-TCP-Out"]
+    both = resolve(parse_matrix(HEAD + policy("[client-requests, client-notification]"), "fw.yaml"))
+    assert [(f.id, f.implied_by) for f in both.policies[0].features] == [
+        ("client-requests", None), ("client-notification", None)
+    ]
+
+
+def test_outbound_rules_switch() -> None:
+    got = rules(policy("[wake-up-proxy]", extra="    outbound_rules: false\n"))
+    assert {r.direction for r in got.values()} == {"In"}
+    assert set(got) == {"CMFW-Workstations-WakeUpProxy-Proxy-UDP-In", "CMFW-Workstations-WakeUpProxy-Echo-ICMPv4-In"}
+
+
+def test_profiles_precedence() -> None:
+    got = rules(policy("[cloud-management-gateway, {remote-control: {profiles: [Domain, Private]}}]",
+                       extra="    profiles: [Domain, Public]\n"))
+    assert got["CMFW-Workstations-CloudManagementGateway-HTTPS-Out"].profiles == ("Domain", "Private", "Public")
+    assert got["CMFW-Workstations-RemoteControl-TCP-In"].profiles == ("Domain", "Private")
+
+
+def test_variants_and_exclude() -> None:
+    got = rules(policy("[{client-push: {variant: seed, exclude: [FPS-SpoolSvc-In, FPS-LLMNR-Out]}}]"))
+    assert "CMFW-Workstations-ClientPush-FPS-SMB-Out" in got
+    assert "CMFW-Workstations-ClientPush-FPS-SpoolSvc-In" not in got
+    assert "CMFW-Workstations-ClientPush-FPS-LLMNR-Out" not in got
+    udp = got["CMFW-Workstations-ClientPush-RPC-EPMap-UDP-In"]
+    assert (udp.protocol_name, udp.local_ports, udp.remote_addresses) == ("UDP", ("135",), ("10.0.0.10", "10.0.0.11"))
+
+
+def test_per_policy_ports_override_the_top_level() -> None:
+    text = (
+        "ports:\n  wake_up_proxy: 25540\npolicies:\n"
+        "  - name: A\n    features: [wake-up-proxy]\n"
+        "  - name: B\n    ports: {wake_up_proxy: 25541}\n    features: [wake-up-proxy]\n"
+    )
+    policyset = resolve(parse_matrix(HEAD + text, "fw.yaml"))
+    ports = {p.key: {r.local_ports for r in p.rules if r.id.endswith("Proxy-UDP-In")} for p in policyset.policies}
+    assert ports == {"A": {("25540",)}, "B": {("25541",)}}
+
+
+def test_custom_rules() -> None:
+    extra = (
+        "    custom_rules:\n"
+        "      - {id: Agent, name: Agent (TCP-In), direction: In, protocol: TCP, local_ports: [8080, '9000-9010'], from: consoles}\n"
+        "      - {id: Ping, name: Ping out, direction: Out, protocol: ICMPv4, icmp_types: [8], action: Block, enabled: false}\n"
+    )
+    got = rules(policy("[]", extra=extra))
+    agent = got["CMFW-Workstations-Custom-Agent-In"]
+    assert agent.local_ports == ("8080", "9000-9010") and agent.remote_addresses == ("10.20.0.0/24",)
+    assert agent.source == "matrix: policies[0].custom_rules[0]"
+    ping = got["CMFW-Workstations-Custom-Ping-Out"]
+    assert (ping.icmp_types, ping.action, ping.enabled) == (("8:*",), "Block", False)
+
+
+def test_rule_ids_are_unique_and_stable_across_the_example() -> None:
+    from builder.matrix import load_matrix
+
+    first = resolve(load_matrix(EXAMPLE))
+    second = resolve(load_matrix(EXAMPLE))
+    assert first == second
+    for p in first.policies:
+        ids = [r.id.casefold() for r in p.rules]
+        assert len(ids) == len(set(ids))
+        assert all(r.id.startswith(f"CMFW-{p.key}-") for r in p.rules)
+        assert [r.id for r in p.rules] == sorted((r.id for r in p.rules), key=str.casefold)
+
+
+def test_gpo_guids() -> None:
+    guid = gpo_guid("corp.contoso.com", "ConfigMgr Clients - Workstations")
+    assert guid == "{89523B39-2C78-520A-8107-2985F17A0C76}"  # frozen: changing it orphans every GPO
+    assert gpo_guid("CORP.contoso.com", "configmgr clients - WORKSTATIONS") == guid
+    assert gpo_guid("corp.fabrikam.com", "ConfigMgr Clients - Workstations") != guid

@@ -1,0 +1,52 @@
+"""rules.json: schema-valid, canonical, and read back into the same rules."""
+
+import json
+
+import pytest
+
+from builder import rulesjson
+from builder.matrix import load_matrix
+from builder.resolve import resolve
+from builder.validate import validate_artifacts
+
+from .conftest import EXAMPLE
+
+
+@pytest.fixture(scope="module")
+def policyset():
+    return resolve(load_matrix(EXAMPLE))
+
+
+def test_round_trip(policyset) -> None:
+    data = rulesjson.emit(policyset)["rules.json"]
+    assert rulesjson.read(data) == policyset
+    assert validate_artifacts({"rules.json": data}) == []
+
+
+def test_layout_is_stable_json(policyset) -> None:
+    data = rulesjson.emit(policyset)["rules.json"]
+    text = data.decode("utf-8")
+    assert text.endswith("}\n") and "\r" not in text
+    doc = json.loads(text)
+    assert list(doc) == ["format", "domain", "catalog_version", "policies"]
+    assert list(doc["policies"][0]["rules"][0])[:4] == ["id", "name", "direction", "action"]
+
+
+def test_validator_catches_schema_and_canonical_form_problems(policyset) -> None:
+    doc = json.loads(rulesjson.emit(policyset)["rules.json"])
+    doc["policies"][0]["rules"][0]["direction"] = "Sideways"
+    [problem] = validate_artifacts({"rules.json": rulesjson.dumps(doc)})
+    assert problem.path == "$.policies[0].rules[0].direction" and "Sideways" in problem.message
+    doc = json.loads(rulesjson.emit(policyset)["rules.json"])
+    doc["policies"][0]["rules"][0]["profiles"] = ["Public", "Domain"]
+    [problem] = validate_artifacts({"rules.json": rulesjson.dumps(doc)})
+    assert "round trip" in problem.message
+    [problem] = validate_artifacts({"rules.json": b"{"})
+    assert problem.message.startswith("not valid JSON")
+
+
+def test_read_refuses_other_documents() -> None:
+    with pytest.raises(ValueError, match="not a cmfw-rules/1 document"):
+        rulesjson.read(b'{"format": "something-else"}')
+    with pytest.raises(ValueError, match="malformed rules.json"):
+        rulesjson.read(b'{"format": "cmfw-rules/1", "domain": "x", "policies": [{"name": 1}]}')

@@ -1,0 +1,105 @@
+"""The atomic writer: all or nothing, and never a foreign file lost."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from builder import writer
+from builder.errors import OutputError
+from builder.writer import write_tree
+
+from .conftest import snapshot
+
+
+def manifest(files: dict[str, bytes]) -> dict[str, bytes]:
+    listing = {path: "x" for path in files}
+    return {**files, "build.json": json.dumps({"files": listing}).encode()}
+
+
+def test_fresh_directory(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "out"
+    write_tree(out, manifest({"rules.json": b"1", "gpo/x.txt": b"2"}))
+    assert snapshot(out) == {"build.json": snapshot(out)["build.json"], "gpo/x.txt": b"2", "rules.json": b"1"}
+    assert [p.name for p in tmp_path.joinpath("a").iterdir()] == ["out"]  # no staging left behind
+
+
+def test_rebuild_replaces_what_cmfw_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, manifest({"old.json": b"old", "rules.json": b"1"}))
+    write_tree(out, manifest({"rules.json": b"2"}))
+    assert set(snapshot(out)) == {"build.json", "rules.json"}
+    assert (out / "rules.json").read_bytes() == b"2"
+
+
+def test_foreign_files_are_refused_and_left_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, manifest({"rules.json": b"1"}))
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    with pytest.raises(OutputError) as info:
+        write_tree(out, manifest({"rules.json": b"2"}))
+    assert "holds files cmfw did not write (notes.txt)" in str(info.value)
+    assert snapshot(out) == before
+
+
+def test_a_directory_without_manifest_is_foreign(tmp_path: Path) -> None:
+    (tmp_path / "src.py").write_text("print()")
+    with pytest.raises(OutputError, match="src.py"):
+        write_tree(tmp_path, manifest({"rules.json": b"1"}))
+    assert snapshot(tmp_path) == {"src.py": b"print()"}
+
+
+def test_force_keeps_foreign_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, manifest({"rules.json": b"1"}))
+    (out / "sub").mkdir()
+    (out / "sub" / "notes.txt").write_text("mine")
+    write_tree(out, manifest({"rules.json": b"2"}), force=True)
+    assert (out / "sub" / "notes.txt").read_text() == "mine"
+    assert (out / "rules.json").read_bytes() == b"2"
+
+
+def test_failure_while_writing_leaves_the_previous_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    write_tree(out, manifest({"a": b"1", "b": b"1", "c": b"1"}))
+    before = snapshot(out)
+    calls = []
+
+    def failing(path: Path, data: bytes) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        original(path, data)
+
+    original = writer._write_file
+    monkeypatch.setattr(writer, "_write_file", failing)
+    with pytest.raises(OSError):
+        write_tree(out, manifest({"a": b"2", "b": b"2", "c": b"2"}))
+    assert snapshot(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_interrupted_swap_is_recovered(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_tree(out, manifest({"rules.json": b"1"}))
+    # Simulate a kill between the two renames: the old tree sits under its hidden name.
+    hidden = tmp_path / ".out.cmfw-old-abc"
+    out.rename(hidden)
+    (tmp_path / ".out.cmfw-new-xyz").mkdir()
+    write_tree(out, manifest({"rules.json": b"2"}))
+    assert (out / "rules.json").read_bytes() == b"2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("bad", ["../escape", "/abs", "a/../../b", "a\\b", "", "a//b", "./a"])
+def test_paths_that_could_escape_are_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(OutputError, match="not a plain relative path"):
+        write_tree(tmp_path / "out", {bad: b"x"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_target_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("x")
+    with pytest.raises(OutputError, match="exists and is not a directory"):
+        write_tree(tmp_path / "out", manifest({"rules.json": b"1"}))
