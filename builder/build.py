@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, rulesjson
+from .jsonlayout import dumps
 from .catalog import Catalog, load_catalog
 from .errors import ArtifactError
 from .matrix import Matrix, load_matrix
@@ -59,7 +60,7 @@ def build_manifest(matrix: Matrix, policyset: PolicySet, files: dict[str, bytes]
     Only the matrix's file *name* is recorded, so that builds from different
     working directories are byte-identical.
     """
-    return rulesjson.dumps(
+    return dumps(
         {
             "format": BUILD_FORMAT,
             "generator": {"name": "cmfw", "version": __version__},

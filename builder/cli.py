@@ -10,7 +10,6 @@ the commands so that ``cmfw --help`` stays fast.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from typing import Any, Callable, NoReturn, TypeVar
 
@@ -168,7 +167,9 @@ def _problem(problem: Any) -> dict[str, Any]:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    from .jsonlayout import dumps
+
+    click.echo(dumps(data).decode("utf-8"), nl=False)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .jsonlayout import dumps
 from .model import FeatureChoice, Policy, PolicySet, rule_from_dict, rule_to_dict
 
 PATH = "rules.json"
@@ -37,11 +38,6 @@ def _policy(policy: Policy) -> dict[str, Any]:
         ],
         "rules": [rule_to_dict(r) for r in policy.rules],
     }
-
-
-def dumps(data: Any) -> bytes:
-    """The one JSON layout cmfw writes: 2-space indent, UTF-8, LF, final newline."""
-    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def emit(policyset: PolicySet) -> dict[str, bytes]:

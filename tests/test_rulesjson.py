@@ -5,6 +5,7 @@ import json
 import pytest
 
 from builder import rulesjson
+from builder.jsonlayout import dumps
 from builder.matrix import load_matrix
 from builder.resolve import resolve
 from builder.validate import validate_artifacts
@@ -35,11 +36,11 @@ def test_layout_is_stable_json(policyset) -> None:
 def test_validator_catches_schema_and_canonical_form_problems(policyset) -> None:
     doc = json.loads(rulesjson.emit(policyset)["rules.json"])
     doc["policies"][0]["rules"][0]["direction"] = "Sideways"
-    [problem] = validate_artifacts({"rules.json": rulesjson.dumps(doc)})
+    [problem] = validate_artifacts({"rules.json": dumps(doc)})
     assert problem.path == "$.policies[0].rules[0].direction" and "Sideways" in problem.message
     doc = json.loads(rulesjson.emit(policyset)["rules.json"])
     doc["policies"][0]["rules"][0]["profiles"] = ["Public", "Domain"]
-    [problem] = validate_artifacts({"rules.json": rulesjson.dumps(doc)})
+    [problem] = validate_artifacts({"rules.json": dumps(doc)})
     assert "round trip" in problem.message
     [problem] = validate_artifacts({"rules.json": b"{"})
     assert problem.message.startswith("not valid JSON")
@@ -50,3 +51,23 @@ def test_read_refuses_other_documents() -> None:
         rulesjson.read(b'{"format": "something-else"}')
     with pytest.raises(ValueError, match="malformed rules.json"):
         rulesjson.read(b'{"format": "cmfw-rules/1", "domain": "x", "policies": [{"name": 1}]}')
+
+
+MUTATIONS = [
+    ("direction", "Sideways"), ("protocol", "SCTP"), ("local_ports", ["99999x"]), ("profiles", []),
+    ("enabled", "yes"), ("id", ""), ("id", 7), ("extra", 1), ("program", 3), ("icmp_types", ["8"]),
+]
+
+
+@pytest.mark.parametrize("field, value", MUTATIONS)
+def test_fast_schema_check_reports_what_a_full_validation_reports(policyset, field: str, value: object) -> None:
+    from builder.validate import _rules_schema_problems, _rules_validators
+
+    doc = json.loads(rulesjson.emit(policyset)["rules.json"])
+    for policy in doc["policies"][:3]:
+        for rule in policy["rules"][:4]:
+            rule[field] = value
+    del doc["policies"][1]["rules"][2]["id"]
+    fast = {(p.path, p.message) for p in _rules_schema_problems("rules.json", doc)}
+    full = {(e.json_path, e.message) for e in _rules_validators()[0].iter_errors(doc)}
+    assert fast == full and fast

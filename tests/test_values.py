@@ -113,3 +113,13 @@ def test_text_accepts_quotes_and_non_ascii() -> None:
     for value in ["O'Brien's “quoted” $(name) `tick` ; Remove-Item", "Zürich Ωmega 東京"]:
         assert text_problem(value, in_rule_string=True) is None
     assert text_problem("a|b") is None  # '|' is only a problem inside rule strings
+
+
+def test_forbidden_characters_are_exactly_the_unsafe_categories() -> None:
+    import unicodedata
+
+    bidi = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    for cp in range(0x10000):
+        ch = chr(cp)
+        unsafe = unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in bidi
+        assert (text_problem(f"a{ch}b") is not None) == unsafe, hex(cp)
