@@ -7,9 +7,12 @@ matrix or an artifact that fails validation never touches the output directory.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from . import __version__, rulesjson
 from .jsonlayout import dumps
@@ -33,8 +36,30 @@ class Build:
     files: dict[str, bytes]
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cycle collector while a build allocates its (acyclic) data.
+
+    A large build creates millions of dicts, lists and tuples; the collector would
+    rescan them again and again (about 45 % of a 1,000-policy build). Reference
+    counting still frees everything; cycles, if any, are collected afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def render(matrix_path: str | Path, catalog: Catalog | None = None) -> Build:
     """Load, resolve, emit and validate; nothing is written."""
+    with _cyclic_gc_paused():
+        return _render(matrix_path, catalog)
+
+
+def _render(matrix_path: str | Path, catalog: Catalog | None) -> Build:
     catalog = catalog or load_catalog()
     matrix = load_matrix(matrix_path, catalog)
     policyset = resolve(matrix, catalog)

@@ -8,6 +8,7 @@ two rules that mean the same thing compare equal whichever way they were made.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
@@ -57,6 +58,7 @@ def parse_protocol(text: str | int | None) -> int | None:
     return number
 
 
+@functools.lru_cache(maxsize=65536)
 def _port_key(port: str) -> tuple[int, int, int, str]:
     head, _, tail = port.partition("-")
     if head.isdigit() and (not tail or tail.isdigit()):
@@ -64,6 +66,7 @@ def _port_key(port: str) -> tuple[int, int, int, str]:
     return (1, 0, 0, port)
 
 
+@functools.lru_cache(maxsize=65536)
 def _address_key(address: str) -> tuple[int, int, int, str]:
     first = address.split("-")[0].split("/")[0]
     try:
@@ -73,12 +76,15 @@ def _address_key(address: str) -> tuple[int, int, int, str]:
     return (0 if ip.version == 4 else 1, int(ip), len(address), address)
 
 
+@functools.lru_cache(maxsize=1024)
 def _icmp_key(item: str) -> tuple[int, int, str]:
     kind, _, code = item.partition(":")
     return (int(kind) if kind.isdigit() else 256, int(code) if code.isdigit() else 256, item)
 
 
 def _canonical(items: Iterable[str], key: Any) -> tuple[str, ...]:
+    if not items:
+        return ()
     return tuple(sorted(set(items), key=key))
 
 
@@ -171,23 +177,22 @@ class PolicySet:
 _LIST_FIELDS = ("local_ports", "remote_ports", "local_addresses", "remote_addresses", "icmp_types", "profiles")
 
 
+_FIELDS = tuple(f.name for f in fields(Rule))
+_KNOWN = frozenset(_FIELDS)
+
+
 def rule_to_dict(rule: Rule) -> dict[str, Any]:
-    """The documented JSON shape of a rule (see docs/rules-json.md)."""
-    out: dict[str, Any] = {}
-    for f in fields(Rule):
-        value = getattr(rule, f.name)
-        if f.name == "protocol":
-            value = protocol_name(value)
-        elif f.name in _LIST_FIELDS:
-            value = list(value)
-        out[f.name] = value
+    """The documented JSON shape of a rule (see docs/rules-json.md), keys in field order."""
+    out = {name: getattr(rule, name) for name in _FIELDS}
+    out["protocol"] = protocol_name(rule.protocol)
+    for name in _LIST_FIELDS:
+        out[name] = list(out[name])
     return out
 
 
 def rule_from_dict(data: dict[str, Any]) -> Rule:
     """Inverse of :func:`rule_to_dict`; raises ``ValueError``/``KeyError``/``TypeError`` on bad data."""
-    known = {f.name for f in fields(Rule)}
-    unknown = set(data) - known
+    unknown = data.keys() - _KNOWN
     if unknown:
         raise ValueError(f"unknown rule field(s): {', '.join(sorted(unknown))}")
     kwargs = dict(data)
