@@ -13,7 +13,6 @@ See ``docs/matrix.md`` for the file format.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -107,31 +106,27 @@ class Matrix:
 
 def load_matrix(path: str | Path, catalog: Catalog | None = None) -> Matrix:
     """Read and check a matrix file; raises :class:`InputError` listing every problem."""
-    doc = load_file(path)
-    raw = Path(path).read_bytes()
-    return check_matrix(doc, hashlib.sha256(raw).hexdigest(), catalog)
+    return check_matrix(load_file(path), catalog)
 
 
 def parse_matrix(text: str, name: str = "<matrix>", catalog: Catalog | None = None) -> Matrix:
     """Like :func:`load_matrix`, from a string (for Python callers and tests)."""
-    raw = text.encode("utf-8")
-    return check_matrix(load_bytes(raw, name), hashlib.sha256(raw).hexdigest(), catalog)
+    return check_matrix(load_bytes(text.encode("utf-8"), name), catalog)
 
 
-def check_matrix(doc: Document, sha256: str, catalog: Catalog | None = None) -> Matrix:
+def check_matrix(doc: Document, catalog: Catalog | None = None) -> Matrix:
     if not isinstance(doc.data, dict):
         raise InputError([doc.problem((), "the matrix must be a mapping (version, domain, policies, ...)")])
     problems = schema_problems(doc, SCHEMA)
     if problems:
         # Meaning cannot be checked on a broken structure; fix these first.
         raise InputError(problems)
-    return _Checker(doc, sha256, catalog or load_catalog()).check()
+    return _Checker(doc, catalog or load_catalog()).check()
 
 
 class _Checker:
-    def __init__(self, doc: Document, sha256: str, catalog: Catalog) -> None:
+    def __init__(self, doc: Document, catalog: Catalog) -> None:
         self.doc = doc
-        self.sha256 = sha256
         self.catalog = catalog
         self.problems: list[Problem] = []
 
@@ -157,7 +152,7 @@ class _Checker:
             raise InputError(self.problems)
         return Matrix(
             file=self.doc.file,
-            sha256=self.sha256,
+            sha256=self.doc.sha256,
             domain=data["domain"].lower(),
             description=data.get("description", ""),
             addresses=addresses,
@@ -371,6 +366,9 @@ class _Checker:
             icmp = tuple(self._icmp(rpath + ("icmp_types",), item.get("icmp_types", [])))
             if icmp and protocol not in ("ICMPv4", "ICMPv6", 1, 58):
                 self.fail(rpath + ("protocol",), "ICMP types need protocol ICMPv4 or ICMPv6")
+            if direction == "In" and "from" not in item:
+                # As for catalog rules: an inbound rule says who may connect, even if it is anyone.
+                self.fail(rpath, "an inbound rule needs `from:` (address set names, or `any`)")
             wrong = "to" if direction == "In" else "from"
             if wrong in item:
                 right = "from" if direction == "In" else "to"

@@ -12,6 +12,7 @@ by hand, which also lets us
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,7 @@ class Document:
 
     file: str
     data: Any
+    sha256: str = ""
     marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
 
@@ -141,7 +143,9 @@ def load_bytes(raw: bytes, name: str) -> Document:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise InputError([Problem(name, line, 0, "", "contains a NUL character; not a text file")])
-    return load_text(text, name)
+    doc = load_text(text, name)
+    doc.sha256 = hashlib.sha256(raw).hexdigest()
+    return doc
 
 
 def load_text(text: str, name: str) -> Document:

@@ -252,6 +252,14 @@ def test_custom_rule_protocol_checks() -> None:
     assert any("an inbound rule takes `from`, not `to`" in line for line in errors(text))
 
 
+def test_inbound_custom_rule_must_say_who_may_connect() -> None:
+    text = with_policy(extra=CUSTOM.format(name="Agent").replace("        from: consoles\n", ""))
+    [line] = errors(text)
+    assert line.endswith("policies[0].custom_rules[0]: an inbound rule needs `from:` (address set names, or `any`)")
+    text = with_policy(extra=CUSTOM.format(name="Agent").replace("from: consoles", "from: any"))
+    assert parse_matrix(text).policies[0].custom_rules[0].remote_sets == ("any",)
+
+
 def test_derive_key() -> None:
     assert derive_key("ConfigMgr Clients - Workstations") == "ConfigMgrClientsWorkstations"
     assert derive_key("Zürich laptops") == "ZurichLaptops"
