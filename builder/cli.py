@@ -9,6 +9,7 @@ the commands so that ``cmfw --help`` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from typing import Any, Callable, NoReturn, TypeVar
@@ -111,7 +112,7 @@ def validate(matrix: str, fmt: str) -> None:
     except InputError as exc:
         if fmt != "json":
             fail(exc)
-        _print_json({"file": matrix, "valid": False, "problems": [_problem(p) for p in exc.problems]})
+        _print_json({"file": matrix, "valid": False, "problems": [dataclasses.asdict(p) for p in exc.problems]})
         sys.exit(exc.exit_code)
     except CmfwError as exc:
         fail(exc)
@@ -154,16 +155,6 @@ def build(matrix: str, output: str, force: bool) -> None:
         f"built {output}: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}, "
         f"{plural(len(result.files), 'file')}"
     )
-
-
-def _problem(problem: Any) -> dict[str, Any]:
-    return {
-        "file": problem.file,
-        "line": problem.line,
-        "column": problem.column,
-        "path": problem.path,
-        "message": problem.message,
-    }
 
 
 def _print_json(data: Any) -> None:

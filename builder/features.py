@@ -30,20 +30,7 @@ def check_names(catalog: Catalog, names: tuple[str, ...] | list[str]) -> None:
 
 def template_ports(catalog: Catalog, values: tuple[str, ...]) -> list[str]:
     """Ports of a template with every parameter at its default (unset optionals dropped)."""
-    out: list[str] = []
-    for value in values:
-        if not value.startswith("$"):
-            out.append(value)
-            continue
-        name, _, part = value[1:].partition(".")
-        if name == "software_update_points":
-            index = 0 if part == "http" else 1
-            out.extend(str(pair[index]) for pair in catalog.default_software_update_points())
-            continue
-        resolved = catalog.parameter_value(name)
-        if resolved is not None:
-            out.append(resolved)
-    return out
+    return list(catalog.ports(values) or ())
 
 
 def template_to_dict(catalog: Catalog, template: RuleTemplate) -> dict[str, Any]:

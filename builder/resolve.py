@@ -112,25 +112,8 @@ class _Resolver:
         return out
 
     def _ports(self, spec: PolicySpec, values: tuple[str, ...]) -> tuple[str, ...] | None:
-        """Substitute ``$parameter`` references; ``None`` when all of them were unset."""
-        out: list[str] = []
-        for value in values:
-            if not value.startswith("$"):
-                out.append(value)
-                continue
-            name, _, part = value[1:].partition(".")
-            if name == "software_update_points":
-                out.extend(str(getattr(sup, part)) for sup in spec.software_update_points)
-                continue
-            resolved = self._parameter(spec, name)
-            if resolved is not None:
-                out.append(resolved)
-        if values and not out:
-            return None
-        return tuple(out)
-
-    def _parameter(self, spec: PolicySpec, name: str) -> str | None:
-        return self.catalog.parameter_value(name, spec.ports)
+        sups = [(sup.http, sup.https) for sup in spec.software_update_points]
+        return self.catalog.ports(values, spec.ports, sups)
 
     def _program(self, spec: PolicySpec, name: str) -> str:
         return self.catalog.parameter_value(name, spec.programs) or ""

@@ -188,6 +188,34 @@ class Catalog:
             return self.parameter_value(param.default_from, overrides)
         return None if param.default is None else str(param.default)
 
+    def ports(
+        self,
+        values: tuple[str, ...],
+        overrides: dict[str, object] | None = None,
+        software_update_points: list[tuple[int, int]] | None = None,
+    ) -> tuple[str, ...] | None:
+        """A template's ports with ``$parameter`` references substituted.
+
+        Unset optional parameters add nothing; ``None`` means the template had ports
+        and every one of them was such a parameter (the rule is then left out).
+        """
+        sups = self.default_software_update_points() if software_update_points is None else software_update_points
+        out: list[str] = []
+        for value in values:
+            if not value.startswith("$"):
+                out.append(value)
+                continue
+            name, _, part = value[1:].partition(".")
+            if name == "software_update_points":
+                out.extend(str(pair[0 if part == "http" else 1]) for pair in sups)
+                continue
+            resolved = self.parameter_value(name, overrides)
+            if resolved is not None:
+                out.append(resolved)
+        if values and not out:
+            return None
+        return tuple(out)
+
     def default_software_update_points(self) -> list[tuple[int, int]]:
         """(http, https) pairs of the catalog default, with HTTPS derived by the WSUS rule."""
         entries = self.parameters["software_update_points"].default or []
