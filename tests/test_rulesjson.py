@@ -3,14 +3,18 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from builder import rulesjson
 from builder.jsonlayout import dumps
+from builder.model import FeatureChoice, Policy, PolicySet
 from builder.matrix import load_matrix
 from builder.resolve import resolve
 from builder.validate import validate_artifacts
 
 from .conftest import EXAMPLE
+from .test_model import rules
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +75,12 @@ def test_fast_schema_check_reports_what_a_full_validation_reports(policyset, fie
     fast = {(p.path, p.message) for p in _rules_schema_problems("rules.json", doc)}
     full = {(e.json_path, e.message) for e in _rules_validators()[0].iter_errors(doc)}
     assert fast == full and fast
+
+
+@given(st.lists(rules, max_size=5), st.text(min_size=1, max_size=20), st.text(max_size=10))
+def test_read_inverts_emit(rule_list, name: str, domain: str) -> None:
+    unique = {r.id: r for r in rule_list}
+    policy = Policy(name=name, key="K", gpo_guid="{00000000-0000-0000-0000-000000000000}",
+                    features=(FeatureChoice("client-requests", "default", None),), rules=tuple(unique.values()))
+    policyset = PolicySet(domain, (policy,), "1")
+    assert rulesjson.read(rulesjson.emit(policyset)["rules.json"]) == policyset
