@@ -55,7 +55,7 @@ def _rules_schema_problems(path: str, doc: object) -> list[Problem]:
     """
     full, body_validator, id_validator = _rules_validators()
     policies = doc.get("policies") if isinstance(doc, dict) else None
-    if not isinstance(policies, list) or not all(
+    if not isinstance(doc, dict) or not isinstance(policies, list) or not all(
         isinstance(p, dict) and isinstance(p.get("rules"), list) for p in policies
     ):
         return [Problem(path, path=e.json_path, message=e.message) for e in full.iter_errors(doc)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Mapping, Union
 
 PortValue = Union[int, str, list]
 
@@ -174,7 +174,7 @@ class Catalog:
     roles: dict[str, Role]
     features: dict[str, Feature]
 
-    def parameter_value(self, name: str, overrides: dict[str, object] | None = None) -> str | None:
+    def parameter_value(self, name: str, overrides: Mapping[str, object] | None = None) -> str | None:
         """A port or program parameter as text: the matrix's value, else the default.
 
         ``default_from`` follows the other parameter *with* the overrides, so moving the
@@ -191,7 +191,7 @@ class Catalog:
     def ports(
         self,
         values: tuple[str, ...],
-        overrides: dict[str, object] | None = None,
+        overrides: Mapping[str, object] | None = None,
         software_update_points: list[tuple[int, int]] | None = None,
     ) -> tuple[str, ...] | None:
         """A template's ports with ``$parameter`` references substituted.
@@ -218,8 +218,8 @@ class Catalog:
 
     def default_software_update_points(self) -> list[tuple[int, int]]:
         """(http, https) pairs of the catalog default, with HTTPS derived by the WSUS rule."""
-        entries = self.parameters["software_update_points"].default or []
-        return [(e["http"], e.get("https", wsus_https(e["http"]))) for e in entries]  # type: ignore[union-attr]
+        entries: list[dict[str, int]] = self.parameters["software_update_points"].default or []  # type: ignore[assignment]
+        return [(e["http"], e.get("https", wsus_https(e["http"]))) for e in entries]
 
 
 def wsus_https(http: int) -> int:
