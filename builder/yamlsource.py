@@ -32,7 +32,7 @@ MAX_DEPTH = 64
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc]
+class _StrictLoader(_BaseLoader):
     """SafeLoader with the YAML 1.2 core schema's implicit types."""
 
 
