@@ -11,6 +11,7 @@ import contextlib
 import gc
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -18,9 +19,11 @@ from . import __version__, rulesjson
 from .jsonlayout import dumps
 from .catalog import Catalog, load_catalog
 from .errors import ArtifactError
+from .gpo import backup as gpo_backup
 from .matrix import Matrix, load_matrix
 from .model import PolicySet
 from .resolve import resolve
+from .timestamps import build_time
 from .validate import validate_artifacts
 from .writer import MANIFEST, write_tree
 
@@ -53,18 +56,23 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def render(matrix_path: str | Path, catalog: Catalog | None = None) -> Build:
-    """Load, resolve, emit and validate; nothing is written."""
+def render(matrix_path: str | Path, catalog: Catalog | None = None, timestamp: str | None = None) -> Build:
+    """Load, resolve, emit and validate; nothing is written.
+
+    ``timestamp`` (ISO 8601 or seconds since 1970) overrides ``SOURCE_DATE_EPOCH``
+    and the fixed default; see :mod:`builder.timestamps`.
+    """
     with _cyclic_gc_paused():
-        return _render(matrix_path, catalog)
+        return _render(matrix_path, catalog, build_time(timestamp))
 
 
-def _render(matrix_path: str | Path, catalog: Catalog | None) -> Build:
+def _render(matrix_path: str | Path, catalog: Catalog | None, moment: datetime) -> Build:
     catalog = catalog or load_catalog()
     matrix = load_matrix(matrix_path, catalog)
     policyset = resolve(matrix, catalog)
     files: dict[str, bytes] = {}
     files.update(rulesjson.emit(policyset))
+    files.update(gpo_backup.emit(policyset, moment))
     problems = validate_artifacts(files)
     if problems:
         raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
@@ -72,9 +80,16 @@ def _render(matrix_path: str | Path, catalog: Catalog | None) -> Build:
     return Build(matrix, policyset, files)
 
 
-def build(matrix_path: str | Path, out_dir: str | Path, *, force: bool = False, catalog: Catalog | None = None) -> Build:
+def build(
+    matrix_path: str | Path,
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    catalog: Catalog | None = None,
+    timestamp: str | None = None,
+) -> Build:
     """Render the matrix and replace ``out_dir`` with the result, atomically."""
-    result = render(matrix_path, catalog)
+    result = render(matrix_path, catalog, timestamp)
     write_tree(Path(out_dir), result.files, force=force)
     return result
 

@@ -139,8 +139,13 @@ def validate(matrix: str, fmt: str) -> None:
 @click.argument("matrix", metavar="MATRIX")
 @click.option("-o", "--output", "output", required=True, metavar="DIR", help="Output directory (replaced atomically).")
 @click.option("--force", is_flag=True, help="Build into a directory that holds files cmfw did not write (they are kept).")
+@click.option(
+    "--timestamp",
+    metavar="TIME",
+    help="Backup time to record (ISO 8601 or seconds since 1970); default SOURCE_DATE_EPOCH, else 2020-01-01.",
+)
 @reports_errors
-def build(matrix: str, output: str, force: bool) -> None:
+def build(matrix: str, output: str, force: bool, timestamp: str | None) -> None:
     """Build the artifacts of MATRIX into DIR.
 
     Everything is generated and validated in memory first; DIR is replaced only
@@ -148,7 +153,7 @@ def build(matrix: str, output: str, force: bool) -> None:
     """
     from .build import build as run_build
 
-    result = run_build(matrix, output, force=force)
+    result = run_build(matrix, output, force=force, timestamp=timestamp)
     policies = result.policyset.policies
     total = sum(len(p.rules) for p in policies)
     click.echo(

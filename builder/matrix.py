@@ -86,6 +86,8 @@ class PolicySpec:
     software_update_points: tuple[SoftwareUpdatePoint, ...] = ()
     features: tuple[FeatureUse, ...] = ()
     custom_rules: tuple[CustomRule, ...] = ()
+    profile_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rule_ids: str = "cmfw"
 
 
 @dataclass(frozen=True)
@@ -277,10 +279,13 @@ class _Checker:
             programs = dict(base_programs)
             programs.update(self._programs(path + ("programs",), item.get("programs", {})))
 
+            settings = item.get("profile_settings", {})
+            for profile, values in settings.items():
+                self.text(path + ("profile_settings", profile, "log_path"), values.get("log_path"))
             features = self._features(path + ("features",), item.get("features", []))
             customs = self._customs(path + ("custom_rules",), item.get("custom_rules", []))
-            if not features and not customs:
-                self.fail(path, "the policy has no features and no custom rules")
+            if not features and not customs and not settings:
+                self.fail(path, "the policy has no features, custom rules or profile settings")
             out.append(
                 PolicySpec(
                     name=name,
@@ -294,6 +299,8 @@ class _Checker:
                     software_update_points=tuple(sups),
                     features=tuple(features),
                     custom_rules=tuple(customs),
+                    profile_settings=settings,
+                    rule_ids=item.get("rule_ids", "cmfw"),
                 )
             )
         return out

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 
 DIRECTIONS = ("In", "Out")
-ACTIONS = ("Allow", "Block")
+ACTIONS = ("Allow", "Block", "ByPass")
+EDGE_TRAVERSAL = ("Allow", "DeferToApp", "DeferToUser")
 PROFILES = ("Domain", "Private", "Public")
 
 #: IANA protocol numbers with the names Windows tools show for them.
@@ -22,11 +23,14 @@ PROTOCOL_NAMES = {1: "ICMPv4", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
 PROTOCOL_NUMBERS = {name.upper(): number for number, name in PROTOCOL_NAMES.items()}
 
 #: Port keywords Windows accepts in place of numbers, by the side they apply to.
-LOCAL_PORT_KEYWORDS = ("RPC", "RPC-EPMap", "Teredo", "IPHTTPSIn", "Ply2Disc", "mDNS", "DHCP")
-REMOTE_PORT_KEYWORDS = ("IPHTTPSOut",)
+LOCAL_PORT_KEYWORDS = ("RPC", "RPC-EPMap", "Teredo", "IPHTTPSIn", "IPTLSIn", "Ply2Disc", "mDNS", "DHCP", "TcpCDPSvc")
+REMOTE_PORT_KEYWORDS = ("IPHTTPSOut", "IPTLSOut", "CortanaOut")
 
 #: Address keywords, spelled as PowerShell's NetSecurity module spells them.
-ADDRESS_KEYWORDS = ("LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway", "Intranet", "Internet")
+ADDRESS_KEYWORDS = (
+    "LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway",
+    "Intranet", "Internet", "IntranetRemoteAccess", "PlayToDevice", "CaptivePortal",
+)
 
 
 def protocol_name(protocol: int | None) -> str:
@@ -94,6 +98,10 @@ class Rule:
 
     Empty port, address and ICMP tuples mean "any". ``protocol`` is the IANA number
     (``None`` = any). ``profiles`` is never empty: all three means every profile.
+    ``edge_traversal`` is ``None`` (blocked, the default) or one of
+    :data:`EDGE_TRAVERSAL`. ``extra`` keeps, in order, the rule-string tokens no
+    other field models (``Security=``, ``Platform=``...), so that reading a foreign
+    GPO never drops a condition silently.
     """
 
     id: str
@@ -110,6 +118,8 @@ class Rule:
     service: str | None = None
     profiles: tuple[str, ...] = PROFILES
     enabled: bool = True
+    edge_traversal: str | None = None
+    extra: tuple[tuple[str, str], ...] = ()
     description: str = ""
     group: str = ""
     feature: str = ""
@@ -128,6 +138,20 @@ class Rule:
     @property
     def protocol_name(self) -> str:
         return protocol_name(self.protocol)
+
+
+@dataclass(frozen=True)
+class ProfileSetting:
+    """One firewall profile setting, in registry terms (MS-GPFAS 2.2.3).
+
+    ``profile`` is ``Domain``, ``Private``, ``Public`` (or ``Standard``, or empty for a
+    value of the WindowsFirewall key itself); ``name`` is the registry value name
+    (``DefaultInboundAction``); ``value`` a DWORD or, for ``LogFilePath``, text.
+    """
+
+    profile: str
+    name: str
+    value: int | str
 
 
 @dataclass(frozen=True)
@@ -154,6 +178,7 @@ class Policy:
     description: str = ""
     features: tuple[FeatureChoice, ...] = ()
     rules: tuple[Rule, ...] = ()
+    profile_settings: tuple[ProfileSetting, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(sorted(self.rules, key=lambda r: r.id.casefold())))
@@ -187,6 +212,7 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
     out["protocol"] = protocol_name(rule.protocol)
     for name in _LIST_FIELDS:
         out[name] = list(out[name])
+    out["extra"] = [list(pair) for pair in rule.extra]
     return out
 
 
@@ -200,4 +226,6 @@ def rule_from_dict(data: dict[str, Any]) -> Rule:
     for name in _LIST_FIELDS:
         if name in kwargs:
             kwargs[name] = tuple(kwargs[name])
+    if "extra" in kwargs:
+        kwargs["extra"] = tuple((str(k), str(v)) for k, v in kwargs["extra"])
     return Rule(**kwargs)

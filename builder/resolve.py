@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 
+from . import profiles
 from .catalog import Catalog, Feature, RuleTemplate, load_catalog
 from .errors import ArtifactError, InputError, Problem
 from .matrix import ANY, CustomRule, FeatureUse, Matrix, PolicySpec
@@ -68,6 +69,7 @@ class _Resolver:
             description=spec.description,
             features=choices,
             rules=tuple(rules),
+            profile_settings=profiles.from_matrix(spec.profile_settings),
         )
 
     # -- features ------------------------------------------------------------------------

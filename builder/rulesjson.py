@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from .jsonlayout import dumps
-from .model import FeatureChoice, Policy, PolicySet, rule_from_dict, rule_to_dict
+from .model import FeatureChoice, Policy, PolicySet, ProfileSetting, rule_from_dict, rule_to_dict
 
 PATH = "rules.json"
 FORMAT = "cmfw-rules/1"
@@ -35,6 +35,9 @@ def _policy(policy: Policy) -> dict[str, Any]:
         "description": policy.description,
         "features": [
             {"id": f.id, "variant": f.variant, "implied_by": f.implied_by} for f in policy.features
+        ],
+        "profile_settings": [
+            {"profile": ps.profile, "name": ps.name, "value": ps.value} for ps in policy.profile_settings
         ],
         "rules": [rule_to_dict(r) for r in policy.rules],
     }
@@ -61,6 +64,9 @@ def read(data: bytes) -> PolicySet:
                 description=p.get("description", ""),
                 features=tuple(FeatureChoice(f["id"], f["variant"], f.get("implied_by")) for f in p["features"]),
                 rules=tuple(rule_from_dict(r) for r in p["rules"]),
+                profile_settings=tuple(
+                    ProfileSetting(ps["profile"], ps["name"], ps["value"]) for ps in p.get("profile_settings", [])
+                ),
             )
             for p in doc["policies"]
         )

@@ -188,7 +188,7 @@ def test_derived_ids_that_collide_ask_for_an_id() -> None:
 
 def test_policy_without_anything() -> None:
     [line] = errors(with_policy("[]"))
-    assert line.endswith("policies[0]: the policy has no features and no custom rules")
+    assert line.endswith("policies[0]: the policy has no features, custom rules or profile settings")
 
 
 def test_exclude_and_options_that_cannot_apply() -> None:

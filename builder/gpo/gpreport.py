@@ -1,0 +1,153 @@
+"""``gpreport.xml``: the settings report GPMC keeps in every backup.
+
+GPMC's "Manage Backups → View Settings" reads it; it is not an input of the
+client-side extension. It is written the way GPMC writes it: UTF-16LE with a BOM,
+CRLF, two-space indentation, the firewall extension as ``q1:WindowsFirewallSettings``
+with one ``InboundFirewallRules``/``OutboundFirewallRules`` element per rule, and
+no newline after ``</GPO>``. GPMC's report has no place for rule IDs, and it merges
+``LPort2_10`` ranges into ``LPort`` (likewise for RPort); so does this one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..model import PROFILES, Policy, ProfileSetting, Rule
+from ..profiles import LOGGING_VALUES
+from ..xmlescape import text
+from .rulestring import rule_version
+
+NS_SETTINGS = "http://www.microsoft.com/GroupPolicy/Settings"
+NS_TYPES = "http://www.microsoft.com/GroupPolicy/Types"
+NS_FIREWALL = "http://www.microsoft.com/GroupPolicy/Settings/WindowsFirewall"
+NS_REGISTRY = "http://www.microsoft.com/GroupPolicy/Settings/Registry"
+
+#: Profile elements in GPMC's order, and the settings that are not true/false flags.
+_REPORT_PROFILES = ("Domain", "Public", "Private")
+_NUMBERS = ("LogFileSize",)
+_TEXTS = ("LogFilePath",)
+
+
+def gpreport(policy: Policy, domain: str, policy_version: int, moment: datetime) -> bytes:
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    lines = [
+        '<?xml version="1.0" encoding="utf-16"?>',
+        f'<GPO xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="{NS_SETTINGS}">',
+        "  <Identifier>",
+        f'    <Identifier xmlns="{NS_TYPES}">{policy.gpo_guid}</Identifier>',
+        f'    <Domain xmlns="{NS_TYPES}">{text(domain)}</Domain>',
+        "  </Identifier>",
+        f"  <Name>{text(policy.name)}</Name>",
+        "  <IncludeComments>true</IncludeComments>",
+        f"  <CreatedTime>{stamp}</CreatedTime>",
+        f"  <ModifiedTime>{stamp}</ModifiedTime>",
+        f"  <ReadTime>{stamp}.0000000Z</ReadTime>",
+        "  <FilterDataAvailable>true</FilterDataAvailable>",
+        "  <Computer>",
+        "    <VersionDirectory>1</VersionDirectory>",
+        "    <VersionSysvol>1</VersionSysvol>",
+        "    <Enabled>true</Enabled>",
+        "    <ExtensionData>",
+        f'      <Extension xmlns:q1="{NS_FIREWALL}" xsi:type="q1:WindowsFirewallSettings">',
+        "        <q1:GlobalSettings>",
+        "          <q1:PolicyVersion>",
+        f"            <q1:Value>{policy_version}</q1:Value>",
+        "          </q1:PolicyVersion>",
+        "        </q1:GlobalSettings>",
+    ]
+    lines += _profiles(policy.profile_settings)
+    # GPMC lists every inbound rule before the outbound ones.
+    for direction in ("In", "Out"):
+        for rule in policy.rules:
+            if rule.direction == direction:
+                lines += _rule(rule)
+    lines += [
+        "      </Extension>",
+        "      <Name>Windows Firewall</Name>",
+        "    </ExtensionData>",
+        "    <ExtensionData>",
+        f'      <Extension xmlns:q2="{NS_REGISTRY}" xsi:type="q2:RegistrySettings" />',
+        "      <Name>Registry</Name>",
+        "    </ExtensionData>",
+        "  </Computer>",
+        "  <User>",
+        "    <VersionDirectory>1</VersionDirectory>",
+        "    <VersionSysvol>1</VersionSysvol>",
+        "    <Enabled>false</Enabled>",
+        "  </User>",
+        "</GPO>",
+    ]
+    return "\ufeff".encode("utf-16-le") + "\r\n".join(lines).encode("utf-16-le")
+
+
+def _profiles(settings: tuple[ProfileSetting, ...]) -> list[str]:
+    lines: list[str] = []
+    for profile in _REPORT_PROFILES:
+        mine = [s for s in settings if s.profile == profile]
+        if not mine:
+            continue
+        plain = sorted((s for s in mine if s.name not in LOGGING_VALUES), key=lambda s: s.name)
+        logging = sorted((s for s in mine if s.name in LOGGING_VALUES), key=lambda s: LOGGING_VALUES.index(s.name))
+        lines.append(f"        <q1:{profile}Profile>")
+        for s in plain + logging:
+            lines += [
+                f"          <q1:{s.name}>",
+                f"            <q1:Value>{_setting_value(s)}</q1:Value>",
+                f"          </q1:{s.name}>",
+            ]
+        lines.append(f"        </q1:{profile}Profile>")
+    return lines
+
+
+def _setting_value(setting: ProfileSetting) -> str:
+    if setting.name in _TEXTS or isinstance(setting.value, str):
+        return text(str(setting.value))
+    if setting.name in _NUMBERS:
+        return str(setting.value)
+    return "true" if setting.value else "false"
+
+
+def _rule(rule: Rule) -> list[str]:
+    major, minor = rule_version(rule)
+    items: list[tuple[str, str]] = [("Version", f"{major}.{minor}"), ("Action", rule.action), ("Name", rule.name),
+                                    ("Dir", rule.direction)]
+    if rule.program is not None:
+        items.append(("App", rule.program))
+    if rule.service is not None:
+        items.append(("Svc", rule.service))
+    if set(rule.profiles) != set(PROFILES):
+        items += [("Profile", p) for p in rule.profiles]
+    items += [("LA4" if ":" not in a else "LA6", a) for a in rule.local_addresses]
+    ra4: list[str] = []
+    ra6: list[str] = []
+    for address in rule.remote_addresses:
+        if ":" in address:
+            ra6.append(address)
+        elif address[:1].isdigit():
+            ra4.append(address)
+        elif address in ("LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway"):
+            # As in the rule string: the keyword for each family the rule can match.
+            if rule.protocol != 58:
+                ra4.append(address)
+            if rule.protocol != 1:
+                ra6.append(address)
+        # The 2.20 keywords (RA42/RA62) have no element in GPMC's report.
+    items += [("RA4", a) for a in ra4] + [("RA6", a) for a in ra6]
+    items += [("LPort", p) for p in rule.local_ports]
+    items += [("RPort", p) for p in rule.remote_ports]
+    if rule.protocol is not None:
+        items.append(("Protocol", str(rule.protocol)))
+    items += [("ICMP4" if rule.protocol == 1 else "ICMP6", t) for t in rule.icmp_types]
+    if rule.description:
+        items.append(("Desc", rule.description))
+    items.append(("Active", "true" if rule.enabled else "false"))
+    if rule.edge_traversal is not None:
+        items.append(("Edge", "true"))
+    if rule.group:
+        items.append(("EmbedCtxt", rule.group))
+    element = "InboundFirewallRules" if rule.direction == "In" else "OutboundFirewallRules"
+    return (
+        [f"        <q1:{element}>"]
+        + [f"          <q1:{name}>{text(value)}</q1:{name}>" for name, value in items]
+        + [f"        </q1:{element}>"]
+    )
