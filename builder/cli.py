@@ -162,6 +162,63 @@ def build(matrix: str, output: str, force: bool, timestamp: str | None) -> None:
     )
 
 
+@cli.command()
+@click.argument("path", metavar="PATH")
+@FORMAT
+@reports_errors
+def check(path: str, fmt: str) -> None:
+    """Validate a build, a GPO backup root or one backup folder at PATH.
+
+    Every file is checked against its XSD or parser (registry.pol byte by byte, each
+    rule string), and the files against each other; a cmfw build also against the
+    SHA-256 sums in its build.json. Exit 1 when anything is wrong.
+    """
+    from .check import check_path
+
+    report = check_path(path)
+    if fmt == "json":
+        _print_json(
+            {
+                "path": report.path,
+                "kind": report.kind,
+                "files": report.files,
+                "ok": report.ok,
+                "problems": [dataclasses.asdict(p) for p in report.problems],
+            }
+        )
+    else:
+        for problem in report.problems:
+            click.echo(problem.format("error"), err=True)
+        verdict = "ok" if report.ok else plural(len(report.problems), "problem")
+        click.echo(f"{path}: {report.kind}, {plural(report.files, 'file')} checked: {verdict}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("path", metavar="PATH")
+@FORMAT
+@reports_errors
+def inspect(path: str, fmt: str) -> None:
+    """List the firewall rules and profile settings in PATH.
+
+    PATH is a cmfw build, a GPO backup root, one backup folder, a registry.pol or an
+    LGPO text file. Rules that cannot be read are reported (exit 2) after the rest.
+    """
+    from .inspect import format_inspect, inspect as read, inspect_document
+
+    gpos = read(path)
+    if fmt == "json":
+        _print_json(inspect_document(gpos))
+    else:
+        click.echo(format_inspect(gpos))
+    problems = [(g.source, m) for g in gpos for m in g.problems]
+    for source, message in problems:
+        click.echo(f"{source}: error: {message}", err=True)
+    if problems:
+        sys.exit(2)
+
+
 def _print_json(data: Any) -> None:
     from .jsonlayout import dumps
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from dataclasses import replace
 
 from . import profiles
 from .catalog import Catalog, Feature, RuleTemplate, load_catalog
@@ -57,6 +58,8 @@ class _Resolver:
         for use, implied_by in uses:
             rules.extend(self._feature_rules(spec, use, implied_by is not None))
         rules.extend(self._custom_rule(spec, custom) for custom in spec.custom_rules if spec.outbound_rules or custom.direction == "In")
+        if spec.rule_ids == "predefined":
+            rules = self._merge_predefined(spec, rules)
         _check_rules(spec, rules)
         choices = tuple(
             FeatureChoice(use.feature, self.catalog.features[use.feature].variant(use.variant).name, implied_by)
@@ -92,8 +95,7 @@ class _Resolver:
             program = template.program
             if program and program.startswith("$"):
                 program = self._program(spec, program[1:])
-            out.append(
-                Rule(
+            rule = Rule(
                     id=rule_id(spec.key, feature, template),
                     name=template.name,
                     direction=template.direction,
@@ -110,8 +112,32 @@ class _Resolver:
                     feature=feature.id,
                     source=str(template.source),
                 )
-            )
+            if spec.rule_ids == "predefined" and template.predefined is not None:
+                out.extend(_as_predefined(rule, template))
+            else:
+                out.append(rule)
         return out
+
+    def _merge_predefined(self, spec: PolicySpec, rules: list[Rule]) -> list[Rule]:
+        """Two features may need the same Windows rule: one rule, if they agree on it."""
+        by_id: dict[str, Rule] = {}
+        for rule in rules:
+            first = by_id.get(rule.id)
+            if first is None:
+                by_id[rule.id] = rule
+                continue
+            if replace(first, feature="", source="") != replace(rule, feature="", source=""):
+                self.problems.append(
+                    self.matrix.problem(
+                        spec.path + ("rule_ids",),
+                        f"with predefined rule IDs, {rule.id} is needed by {first.feature} and {rule.feature} with "
+                        "different scopes or profiles; Windows has one rule of that ID, so use `rule_ids: cmfw` "
+                        "or give both features the same `from:`",
+                    )
+                )
+                continue
+            by_id[rule.id] = replace(first, feature=f"{first.feature},{rule.feature}")
+        return list(by_id.values())
 
     def _ports(self, spec: PolicySpec, values: tuple[str, ...]) -> tuple[str, ...] | None:
         sups = [(sup.http, sup.https) for sup in spec.software_update_points]
@@ -174,6 +200,38 @@ class _Resolver:
             feature="custom",
             source="matrix: " + format_path(custom.path),
         )
+
+
+def _as_predefined(rule: Rule, template: RuleTemplate) -> list[Rule]:
+    """The rule under Windows' own IDs: one per predefined rule whose profiles it covers.
+
+    Windows ships most group rules as a Domain rule and a Private+Public rule; a
+    policy on Domain+Private therefore needs both IDs. Where no Windows rule covers a
+    profile, that part keeps the cmfw ID.
+    """
+    pre = template.predefined
+    assert pre is not None
+    out = []
+    left = set(rule.profiles)
+    for windows in pre.windows_rules:
+        profiles = tuple(p for p in rule.profiles if p in windows.profiles)
+        if not profiles:
+            continue
+        left -= set(profiles)
+        out.append(
+            replace(
+                rule,
+                id=windows.id,
+                name=pre.name_resource,
+                description=pre.description_resource,
+                group=pre.embed_context,
+                profiles=profiles,
+                edge_traversal=pre.edge_traversal,
+            )
+        )
+    if left:
+        out.append(replace(rule, profiles=tuple(p for p in rule.profiles if p in left)))
+    return out
 
 
 def _with_required(uses: tuple[FeatureUse, ...], catalog: Catalog) -> list[tuple[FeatureUse, str | None]]:

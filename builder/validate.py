@@ -14,16 +14,20 @@ from typing import Any, Callable
 
 from . import rulesjson
 from .errors import Problem
+from .gpo.backup import ROOT as GPO_ROOT
+from .gpo.check import check_backup_root
 from .schemacheck import _validator, load_schema
 
 
 def validate_artifacts(files: dict[str, bytes]) -> list[Problem]:
-    """Every problem in every artifact that has a validator."""
+    """Every problem in every artifact that has a validator (cmfw's own output: strict)."""
     problems: list[Problem] = []
     for path in sorted(files):
         check = _VALIDATORS.get(path.rsplit("/", 1)[-1])
         if check is not None:
             problems.extend(check(path, files[path]))
+    if any(path.startswith(GPO_ROOT + "/") for path in files):
+        problems.extend(check_backup_root(files, GPO_ROOT, strict=True))
     return problems
 
 

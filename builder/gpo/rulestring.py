@@ -278,7 +278,8 @@ class _Fields:
             # An absent Active= means the rule is disabled (MS-GPFAS).
             enabled=self.choice("Active", ("TRUE", "FALSE"), "FALSE") == "TRUE",
             edge_traversal=edge,
-            extra=tuple((k, v) for k, v in self.fields if k not in modelled),
+            # Canonical order (stable), as encode_rule writes them: parse∘encode is the identity.
+            extra=tuple(sorted(((k, v) for k, v in self.fields if k not in modelled), key=lambda kv: _POSITION.get(kv[0], len(ORDER)))),
             description=self.one("Desc") or "",
             group=self.one("EmbedCtxt") or "",
         )

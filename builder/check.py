@@ -1,0 +1,71 @@
+"""``cmfw check``: validate an existing build, GPO backup root or backup folder on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Problem
+from .gpo.check import check_backup_folder, check_backup_root
+from .gpo.reader import kind_of, read_tree
+from .validate import validate_artifacts
+from .writer import MANIFEST
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    path: str
+    kind: str
+    files: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_path(path: str | Path) -> CheckReport:
+    """Every problem in the artifacts at ``path``; bad paths raise :class:`InputError`.
+
+    A cmfw build is checked as strictly as ``build`` checks its own output, and its
+    files against the SHA-256 sums in ``build.json`` (a hand-edited file shows up);
+    any other GPO backup gets the checks that hold for every GPMC backup.
+    """
+    p = Path(path)
+    kind = kind_of(p)
+    if kind in ("registry.pol", "lgpo-text"):
+        from .gpo.reader import read_path
+
+        problems = [Problem(str(p), message=m) for g in read_path(p) for m in g.problems]
+        return CheckReport(str(p), kind, 1, tuple(problems))
+    if kind == "backup":
+        files = read_tree(p, p.name + "/")
+        problems = check_backup_folder(files, p.name)
+        base = str(p.parent)
+    else:
+        files = read_tree(p)
+        base = str(p)
+        problems = _check_build(files) if kind == "build" else check_backup_root(files)
+    shown = tuple(
+        Problem(os.path.join(base, pr.file) if pr.file != "." else base, pr.line, pr.column, pr.path, pr.message)
+        for pr in problems
+    )
+    return CheckReport(str(p), kind, len(files), shown)
+
+
+def _check_build(files: dict[str, bytes]) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        listed = json.loads(files[MANIFEST])["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return [Problem(MANIFEST, message=f"not a cmfw build manifest: {exc}")]
+    for path, digest in sorted(listed.items()):
+        if path not in files:
+            problems.append(Problem(path, message="listed in build.json but missing"))
+        elif hashlib.sha256(files[path]).hexdigest() != digest:
+            problems.append(Problem(path, message="differs from the SHA-256 in build.json (edited after the build?)"))
+    ours = {path: data for path, data in files.items() if path in listed}
+    return problems + validate_artifacts(ours)

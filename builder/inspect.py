@@ -1,0 +1,78 @@
+"""``cmfw inspect``: the firewall rules and profile settings in GPO artifacts, as a table or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .gpo.reader import GpoContent, read_path
+from .model import rule_to_dict
+from .profiles import describe
+from .textout import table
+
+FORMAT = "cmfw-inspect/1"
+
+
+def inspect(path: str) -> list[GpoContent]:
+    """Every GPO in ``path``, sorted by name (see :func:`builder.gpo.reader.read_path`)."""
+    return sorted(read_path(path), key=lambda g: (g.name.casefold(), g.source))
+
+
+def _version(number: int | None) -> str | None:
+    return None if number is None else f"{number >> 8}.{number & 0xFF}"
+
+
+def inspect_document(gpos: list[GpoContent]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "gpos": [
+            {
+                "source": g.source,
+                "name": g.name,
+                "gpo_guid": g.gpo_guid,
+                "backup_id": g.backup_id,
+                "policy_version": _version(g.policy_version),
+                "profile_settings": [{"profile": s.profile, "name": s.name, "value": s.value} for s in g.profile_settings],
+                "rules": [
+                    dict(rule_to_dict(r), version="{}.{}".format(*g.rule_versions[r.id])) if r.id in g.rule_versions
+                    else rule_to_dict(r)
+                    for r in g.rules
+                ],
+                "problems": g.problems,
+            }
+            for g in gpos
+        ],
+    }
+
+
+def _cell(values: tuple[str, ...] | list[str], empty: str = "any") -> str:
+    return ",".join(values) if values else empty
+
+
+def format_inspect(gpos: list[GpoContent]) -> str:
+    blocks = []
+    for g in gpos:
+        title = g.name or g.source
+        lines = [f"{title}"]
+        if g.name:
+            lines.append(f"  source: {g.source}")
+        if g.gpo_guid:
+            lines.append(f"  GPO {g.gpo_guid}, backup {g.backup_id}")
+        if g.policy_version is not None:
+            lines.append(f"  PolicyVersion {_version(g.policy_version)} ({g.policy_version})")
+        for profile in sorted({s.profile for s in g.profile_settings}, key=lambda p: ("", "Domain", "Private", "Public").index(p) if p in ("", "Domain", "Private", "Public") else 9):
+            mine = [describe(s) for s in g.profile_settings if s.profile == profile]
+            lines.append(f"  {profile or 'Global'} profile: {'; '.join(mine)}")
+        lines.append(f"  {len(g.rules)} rule{'s' if len(g.rules) != 1 else ''}")
+        if g.rules:
+            rows = [
+                [
+                    r.id, r.direction, r.action, r.protocol_name, _cell(r.local_ports), _cell(r.remote_ports),
+                    _cell(r.remote_addresses), ",".join(p[:3] for p in r.profiles) if len(r.profiles) < 3 else "all",
+                    "on" if r.enabled else "off", r.service or r.program or "", r.name,
+                ]
+                for r in g.rules
+            ]
+            headers = ["ID", "DIR", "ACTION", "PROTO", "LOCAL", "REMOTE", "REMOTE ADDRESSES", "PROFILES", "ACTIVE", "PROGRAM/SERVICE", "NAME"]
+            lines.append(table(headers, rows, indent=2))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
