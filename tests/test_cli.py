@@ -144,8 +144,10 @@ def test_build_writes_and_refuses_foreign_directories(runner: CliRunner, tmp_pat
     out = tmp_path / "out"
     result = run(runner, "build", EXAMPLE, "-o", out)
     assert result.exit_code == 0
-    assert result.output == f"built {out}: 5 policies, 106 rules, 2 files\n"
-    assert sorted(snapshot(out)) == ["build.json", "rules.json"]
+    assert result.output == f"built {out}: 5 policies, 106 rules, 28 files\n"
+    written = sorted(snapshot(out))
+    assert written[:2] == ["build.json", "gpo/manifest.xml"] and written[-1] == "rules.json"
+    assert sum(p.endswith("/registry.pol") for p in written) == 5
     foreign = tmp_path / "src"
     foreign.mkdir()
     (foreign / "main.py").write_text("x")
