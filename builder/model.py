@@ -8,6 +8,7 @@ two rules that mean the same thing compare equal whichever way they were made.
 
 from __future__ import annotations
 
+import copy
 import functools
 import ipaddress
 from dataclasses import dataclass, field, fields
@@ -138,6 +139,12 @@ class Rule:
     @property
     def protocol_name(self) -> str:
         return protocol_name(self.protocol)
+
+    def with_id(self, rule_id: str) -> Rule:
+        """The same rule under another ID (fields are already canonical: no re-normalising)."""
+        twin = copy.copy(self)
+        object.__setattr__(twin, "id", rule_id)
+        return twin
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ..model import Policy, PolicySet
 from ..xmlescape import attr, cdata
 from . import lgpotext, registrypol
 from .gpreport import gpreport
-from .policyfile import policy_entries, policy_version
+from .policyfile import encode_policy
 
 ROOT = "gpo"
 NS_MANIFEST = "http://www.microsoft.com/GroupPolicy/GPOOperations/Manifest"
@@ -57,18 +57,17 @@ def emit(policyset: PolicySet, moment: datetime) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     instances = []
     for policy in policyset.policies:
-        entries = policy_entries(policy)
-        pol = registrypol.encode(entries)
+        encoded = encode_policy(policy)
+        pol = registrypol.encode(encoded.entries)
         bid = backup_id(policy, pol)
-        major, minor = policy_version(policy)
         inst = _backup_inst(policyset.domain, policy, bid, moment)
         instances.append(inst)
         folder = f"{ROOT}/{bid}"
         files[f"{folder}/Backup.xml"] = _backup_xml(policyset.domain, policy)
         files[f"{folder}/bkupInfo.xml"] = (f'<BackupInst xmlns="{NS_MANIFEST}">' + inst + "</BackupInst>\r\n").encode("utf-8")
-        files[f"{folder}/gpreport.xml"] = gpreport(policy, policyset.domain, (major << 8) | minor, moment)
+        files[f"{folder}/gpreport.xml"] = gpreport(policy, policyset.domain, encoded, moment)
         files[f"{folder}/{POL_LOCATION}"] = pol
-        files[f"{folder}/{POL_LOCATION}.txt"] = lgpotext.encode(entries)
+        files[f"{folder}/{POL_LOCATION}.txt"] = lgpotext.encode(encoded.entries)
     manifest = (
         f'<Backups xmlns="{NS_MANIFEST}" xmlns:mfst="{NS_MANIFEST}" mfst:version="1.0">'
         + "".join(f"<BackupInst>{inst}</BackupInst>" for inst in instances)

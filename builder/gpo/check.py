@@ -55,8 +55,9 @@ def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: boo
             problems.append(Problem(manifest_path, message=f"lists backup {bid}, but there is no such folder"))
     elif strict:
         problems.append(Problem(manifest_path, message="missing: Import-GPO and GPMC list backups from it"))
+    lower = {path.lower(): path for path in files}
     for folder in folders:
-        problems += check_backup_folder(files, prefix + folder, strict=strict)
+        problems += check_backup_folder(files, prefix + folder, strict=strict, lower=lower)
         if manifest_path in files and folder.upper() not in listed:
             problems.append(Problem(manifest_path, message=f"does not list backup folder {folder}"))
     if not folders:
@@ -64,7 +65,11 @@ def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: boo
     return problems
 
 
-def check_backup_folder(files: Mapping[str, bytes], folder: str, *, strict: bool = False) -> list[Problem]:
+def check_backup_folder(
+    files: Mapping[str, bytes], folder: str, *, strict: bool = False, lower: dict[str, str] | None = None
+) -> list[Problem]:
+    """Every problem of one backup folder; ``lower`` maps lower-cased paths to paths (Windows
+    paths are case-insensitive), computed once by the caller for a whole root."""
     problems: list[Problem] = []
     name = folder.rsplit("/", 1)[-1]
     backup_path, info_path = f"{folder}/Backup.xml", f"{folder}/bkupInfo.xml"
@@ -88,7 +93,8 @@ def check_backup_folder(files: Mapping[str, bytes], folder: str, *, strict: bool
         problems.append(Problem(report, message="missing: GPMC shows the backup's settings from it"))
     if info is None:
         return problems
-    lower = {p.lower(): p for p in files}
+    if lower is None:
+        lower = {path.lower(): path for path in files}
     for location in info.locations:
         if f"{folder}/{location}".lower() not in lower:
             problems.append(Problem(backup_path, message=f"names {location.replace('/', chr(92))}, which is not in the backup"))

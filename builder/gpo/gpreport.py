@@ -15,7 +15,7 @@ from datetime import datetime
 from ..model import PROFILES, Policy, ProfileSetting, Rule
 from ..profiles import LOGGING_VALUES
 from ..xmlescape import text
-from .rulestring import rule_version
+from .policyfile import EncodedPolicy
 
 NS_SETTINGS = "http://www.microsoft.com/GroupPolicy/Settings"
 NS_TYPES = "http://www.microsoft.com/GroupPolicy/Types"
@@ -28,7 +28,7 @@ _NUMBERS = ("LogFileSize",)
 _TEXTS = ("LogFilePath",)
 
 
-def gpreport(policy: Policy, domain: str, policy_version: int, moment: datetime) -> bytes:
+def gpreport(policy: Policy, domain: str, encoded: EncodedPolicy, moment: datetime) -> bytes:
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
     lines = [
         '<?xml version="1.0" encoding="utf-16"?>',
@@ -51,7 +51,7 @@ def gpreport(policy: Policy, domain: str, policy_version: int, moment: datetime)
         f'      <Extension xmlns:q1="{NS_FIREWALL}" xsi:type="q1:WindowsFirewallSettings">',
         "        <q1:GlobalSettings>",
         "          <q1:PolicyVersion>",
-        f"            <q1:Value>{policy_version}</q1:Value>",
+        f"            <q1:Value>{encoded.policy_version}</q1:Value>",
         "          </q1:PolicyVersion>",
         "        </q1:GlobalSettings>",
     ]
@@ -60,7 +60,7 @@ def gpreport(policy: Policy, domain: str, policy_version: int, moment: datetime)
     for direction in ("In", "Out"):
         for rule in policy.rules:
             if rule.direction == direction:
-                lines += _rule(rule)
+                lines += _rule(rule, encoded.rule_versions[rule.id])
     lines += [
         "      </Extension>",
         "      <Name>Windows Firewall</Name>",
@@ -107,8 +107,8 @@ def _setting_value(setting: ProfileSetting) -> str:
     return "true" if setting.value else "false"
 
 
-def _rule(rule: Rule) -> list[str]:
-    major, minor = rule_version(rule)
+def _rule(rule: Rule, version: tuple[int, int]) -> list[str]:
+    major, minor = version
     items: list[tuple[str, str]] = [("Version", f"{major}.{minor}"), ("Action", rule.action), ("Name", rule.name),
                                     ("Dir", rule.direction)]
     if rule.program is not None:

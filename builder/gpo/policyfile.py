@@ -12,27 +12,44 @@ from dataclasses import dataclass, field
 from ..model import Policy, ProfileSetting, Rule
 from ..profiles import LOGGING_VALUES, ROOT_KEY, registry_key, sort_settings
 from .registrypol import REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_SZ, Entry
-from .rulestring import FLOOR, RuleStringError, Version, encode_rule, parse_rule, rule_version
+from .rulestring import FLOOR, RuleStringError, Version, encode_rule, parse_rule
 
 RULES_KEY = ROOT_KEY + r"\FirewallRules"
 
 
-def policy_version(policy: Policy) -> Version:
-    """The ``PolicyVersion`` to write: at least every rule's own version."""
-    return max([FLOOR] + [rule_version(r) for r in policy.rules])
+@dataclass(frozen=True)
+class EncodedPolicy:
+    """A policy's registry.pol entries, with the versions its rule strings got."""
+
+    entries: list[Entry]
+    version: Version
+    rule_versions: dict[str, Version]
+
+    @property
+    def policy_version(self) -> int:
+        """``PolicyVersion`` as the DWORD Windows stores: (major << 8) | minor."""
+        return (self.version[0] << 8) | self.version[1]
 
 
-def policy_entries(policy: Policy) -> list[Entry]:
-    major, minor = policy_version(policy)
-    entries = [Entry.dword(ROOT_KEY, "PolicyVersion", (major << 8) | minor)]
+def encode_policy(policy: Policy) -> EncodedPolicy:
+    """Every rule encoded once; ``PolicyVersion`` is at least every rule's version."""
+    strings = {rule.id: encode_rule(rule) for rule in policy.rules}
+    versions = {rid: _version_of(text) for rid, text in strings.items()}
+    version = max([FLOOR, *versions.values()])
+    entries = [Entry.dword(ROOT_KEY, "PolicyVersion", (version[0] << 8) | version[1])]
     for setting in policy.profile_settings:
         key = registry_key(setting)
         if isinstance(setting.value, str):
             entries.append(Entry.sz(key, setting.name, setting.value))
         else:
             entries.append(Entry.dword(key, setting.name, setting.value))
-    entries.extend(Entry.sz(RULES_KEY, rule.id, encode_rule(rule)) for rule in policy.rules)
-    return entries
+    entries.extend(Entry.sz(RULES_KEY, rule.id, strings[rule.id]) for rule in policy.rules)
+    return EncodedPolicy(entries, version, versions)
+
+
+def _version_of(rule_string: str) -> Version:
+    major, _, minor = rule_string[1: rule_string.index("|")].partition(".")
+    return int(major), int(minor)
 
 
 @dataclass

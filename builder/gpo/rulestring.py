@@ -16,6 +16,7 @@ is lost.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -189,6 +190,14 @@ class ParsedRule:
 
 def parse_rule(text: str, rule_id: str) -> ParsedRule:
     """Parse a rule string; raises :class:`RuleStringError` naming the token at fault."""
+    parsed = _parse_cached(text)
+    return ParsedRule(parsed.rule.with_id(rule_id), parsed.version)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_cached(text: str) -> ParsedRule:
+    # The ID is not part of the string, and policies repeat the same rules: parse each
+    # distinct string once. (Errors are not cached; they are raised each time.)
     match = _VERSION.match(text)
     if not match:
         raise RuleStringError("must start with a schema version such as 'v2.10|'")
@@ -208,7 +217,7 @@ def parse_rule(text: str, rule_id: str) -> ParsedRule:
         if not _TOKEN_NAME.fullmatch(token):
             raise RuleStringError(f"field {index} has an invalid token name {token!r}")
         fields.append((token, value))
-    return ParsedRule(_Fields(fields).rule(rule_id), version)
+    return ParsedRule(_Fields(fields).rule(""), version)
 
 
 class _Fields:
