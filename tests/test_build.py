@@ -47,7 +47,7 @@ def test_build_manifest_lists_every_file_with_its_hash() -> None:
     assert manifest["files"] == {
         path: hashlib.sha256(data).hexdigest() for path, data in files.items() if path != "build.json"
     }
-    assert [p["key"] for p in manifest["policies"]] == ["Consoles", "Laptops", "PxeDPs", "Servers", "Workstations"]
+    assert [p["key"] for p in manifest["policies"]] == ["Consoles", "Kiosks", "Laptops", "PxeDPs", "Servers", "Workstations"]
 
 
 def test_invalid_matrix_leaves_previous_output(tmp_path: Path) -> None:

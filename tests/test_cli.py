@@ -88,9 +88,9 @@ def test_feature_detail_and_unknown_feature(runner: CliRunner) -> None:
 def test_validate_ok(runner: CliRunner) -> None:
     result = run(runner, "validate", EXAMPLE)
     assert result.exit_code == 0
-    assert result.output.splitlines()[0] == f"{EXAMPLE}: valid: 5 policies, 106 rules"
+    assert result.output.splitlines()[0] == f"{EXAMPLE}: valid: 6 policies, 121 rules"
     doc = json.loads(run(runner, "validate", EXAMPLE, "--format", "json").output)
-    assert doc["valid"] is True and len(doc["policies"]) == 5
+    assert doc["valid"] is True and len(doc["policies"]) == 6
 
 
 def test_validate_json_errors(runner: CliRunner, write: Callable[..., Path]) -> None:
@@ -144,10 +144,10 @@ def test_build_writes_and_refuses_foreign_directories(runner: CliRunner, tmp_pat
     out = tmp_path / "out"
     result = run(runner, "build", EXAMPLE, "-o", out)
     assert result.exit_code == 0
-    assert result.output == f"built {out}: 5 policies, 106 rules, 28 files\n"
+    assert result.output == f"built {out}: 6 policies, 121 rules, 33 files\n"
     written = sorted(snapshot(out))
     assert written[:2] == ["build.json", "gpo/manifest.xml"] and written[-1] == "rules.json"
-    assert sum(p.endswith("/registry.pol") for p in written) == 5
+    assert sum(p.endswith("/registry.pol") for p in written) == 6
     foreign = tmp_path / "src"
     foreign.mkdir()
     (foreign / "main.py").write_text("x")

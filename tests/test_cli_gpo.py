@@ -24,7 +24,7 @@ def out(runner: CliRunner, tmp_path: Path) -> Path:
 
 def test_check_ok_and_broken(runner: CliRunner, out: Path) -> None:
     result = run(runner, "check", out)
-    assert result.exit_code == 0 and result.output == f"{out}: build, 28 files checked: ok\n"
+    assert result.exit_code == 0 and result.output == f"{out}: build, 33 files checked: ok\n"
     pol = next(out.rglob("registry.pol"))
     pol.write_bytes(b"XReg" + pol.read_bytes()[4:])
     result = run(runner, "check", out)
@@ -47,7 +47,7 @@ def test_inspect_text_and_json(runner: CliRunner, out: Path) -> None:
     assert "CMFW-Workstations-RemoteControl-TCP-In" in result.output and "ConfigMgr Clients - Workstations" in result.output
     doc = json.loads(run(runner, "inspect", out, "--format", "json").stdout)
     assert doc["format"] == "cmfw-inspect/1"
-    assert sum(len(g["rules"]) for g in doc["gpos"]) == 106
+    assert sum(len(g["rules"]) for g in doc["gpos"]) == 121
     [rc] = [r for g in doc["gpos"] for r in g["rules"] if r["id"] == "CMFW-Workstations-RemoteControl-TCP-In"]
     assert (rc["local_ports"], rc["version"], rc["remote_addresses"]) == (["2701"], "2.10", ["10.20.0.0/24", "2001:db8:20::/64"])
 

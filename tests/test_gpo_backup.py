@@ -32,7 +32,7 @@ def folders(out: Path) -> list[Path]:
 def test_one_backup_per_policy_and_check_passes(example: Path) -> None:
     report = check_path(example)
     assert report.ok, report.problems
-    assert len(folders(example)) == 5
+    assert len(folders(example)) == 6
     for folder in folders(example):
         backup = (folder / "Backup.xml").read_text(encoding="utf-8")
         assert f"<MachineExtensionGuids><![CDATA[{MACHINE_EXTENSIONS}]]></MachineExtensionGuids>" in backup

@@ -30,7 +30,7 @@ def with_policy(features: str = "[client-requests]", extra: str = "", top: str =
 def test_the_example_loads() -> None:
     matrix = load_matrix(EXAMPLE)
     assert matrix.domain == "corp.contoso.com"
-    assert [p.key for p in matrix.policies] == ["Workstations", "Laptops", "Consoles", "Servers", "PxeDPs"]
+    assert [p.key for p in matrix.policies] == ["Workstations", "Laptops", "Consoles", "Servers", "Kiosks", "PxeDPs"]
     assert matrix.addresses["management_points"] == ("10.0.0.20-10.0.0.21",)
     assert len(matrix.sha256) == 64
 

@@ -5,6 +5,7 @@ import pytest
 from builder.errors import InputError
 from builder.matrix import parse_matrix
 from builder.model import Rule
+from builder.catalog import load_catalog
 from builder.resolve import gpo_guid, resolve
 
 from .conftest import EXAMPLE
@@ -154,7 +155,13 @@ def test_rule_ids_are_unique_and_stable_across_the_example() -> None:
     for p in first.policies:
         ids = [r.id.casefold() for r in p.rules]
         assert len(ids) == len(set(ids))
-        assert all(r.id.startswith(f"CMFW-{p.key}-") for r in p.rules)
+        if p.key == "Kiosks":  # rule_ids: predefined
+            windows = {w.id for f in load_catalog().features.values() for v in f.variants.values()
+                       for t in v.rules if t.predefined for w in t.predefined.windows_rules}
+            assert all(r.id.startswith("CMFW-Kiosks-") or r.id in windows for r in p.rules)
+            assert any(r.id in windows for r in p.rules)
+        else:
+            assert all(r.id.startswith(f"CMFW-{p.key}-") for r in p.rules)
         assert [r.id for r in p.rules] == sorted((r.id for r in p.rules), key=str.casefold)
 
 

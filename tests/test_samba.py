@@ -34,7 +34,7 @@ def test_samba_parses_every_generated_registry_pol_byte_for_byte(samba: None, tm
     out = tmp_path / "out"
     build(EXAMPLE, out)
     pols = sorted(out.rglob("registry.pol"))
-    assert len(pols) == 5
+    assert len(pols) == 6
     for path, report in zip(pols, oracle(pols)):
         assert report["signature"] == "PReg" and report["version"] == 1
         assert report["repacked_identical"] is True
