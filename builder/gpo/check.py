@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..errors import InputError, Problem
 from ..xmlsafe import parse_xml
@@ -139,12 +139,8 @@ def _check_pol(files: Mapping[str, bytes], pol_path: str, problems: list[Problem
 
 def read_backup_xml(data: bytes, folder: str, problems: list[Problem] | None = None) -> BackupInfo | None:
     """The identity, extension GUIDs and file list of a Backup.xml."""
-    path = f"{folder}/Backup.xml"
-    try:
-        root = parse_xml(data, path).getroot()
-    except InputError as exc:
-        if problems is not None:
-            problems.extend(exc.problems)
+    root = _root(data, f"{folder}/Backup.xml", problems)
+    if root is None:
         return None
     core = root.find(f"{_B}GroupPolicyObject/{_B}GroupPolicyCoreSettings")
     info = BackupInfo(folder=folder)
@@ -163,11 +159,19 @@ def read_backup_xml(data: bytes, folder: str, problems: list[Problem] | None = N
     return info
 
 
-def _manifest_ids(data: bytes, path: str, problems: list[Problem]) -> dict[str, str]:
+def _root(data: bytes, path: str, problems: list[Problem] | None) -> Any:
+    """The parsed document's root element, or ``None`` with the reason added to ``problems``."""
     try:
-        root = parse_xml(data, path).getroot()
+        return parse_xml(data, path).getroot()
     except InputError as exc:
-        problems.extend(exc.problems)
+        if problems is not None:
+            problems.extend(exc.problems)
+        return None
+
+
+def _manifest_ids(data: bytes, path: str, problems: list[Problem]) -> dict[str, str]:
+    root = _root(data, path, problems)
+    if root is None:
         return {}
     out = {}
     for inst in root.findall(f"{_M}BackupInst"):
@@ -177,9 +181,7 @@ def _manifest_ids(data: bytes, path: str, problems: list[Problem]) -> dict[str, 
 
 
 def _inst_fields(data: bytes, path: str, problems: list[Problem]) -> dict[str, str]:
-    try:
-        root = parse_xml(data, path).getroot()
-    except InputError as exc:
-        problems.extend(exc.problems)
+    root = _root(data, path, problems)
+    if root is None:
         return {}
     return {child.tag.replace(_M, ""): (child.text or "").strip() for child in root}
