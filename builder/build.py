@@ -19,6 +19,7 @@ from . import __version__, rulesjson
 from .jsonlayout import dumps
 from .catalog import Catalog, load_catalog
 from .errors import ArtifactError
+from .dsc import emit as dsc
 from .gpo import backup as gpo_backup
 from .matrix import Matrix, load_matrix
 from .model import PolicySet
@@ -73,6 +74,7 @@ def _render(matrix_path: str | Path, catalog: Catalog | None, moment: datetime) 
     files: dict[str, bytes] = {}
     files.update(rulesjson.emit(policyset))
     files.update(gpo_backup.emit(policyset, moment))
+    files.update(dsc.emit(policyset, moment))
     problems = validate_artifacts(files, canonical=False)
     if problems:
         raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))

@@ -36,6 +36,11 @@ def check_path(path: str | Path) -> CheckReport:
     """
     p = Path(path)
     kind = kind_of(p)
+    if kind == "mof":
+        from .dsc.check import check_mof
+
+        data = p.read_bytes()
+        return CheckReport(str(p), kind, 1, tuple(check_mof(str(p), data)))
     if kind in ("registry.pol", "lgpo-text"):
         from .gpo.reader import read_path
 

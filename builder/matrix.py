@@ -22,6 +22,7 @@ from typing import Any
 from .addresses import canonical_address
 from .catalog import Catalog, load_catalog
 from .catalog.types import wsus_https
+from .model import DscOptions
 from .errors import InputError, Problem
 from .ports import canonical_port
 from .schemacheck import schema_problems, suggest
@@ -30,6 +31,7 @@ from .yamlsource import Document, KeyPath, load_bytes, load_file
 
 SCHEMA = "matrix.schema.json"
 ANY = "any"
+_RESERVED_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class PolicySpec:
     custom_rules: tuple[CustomRule, ...] = ()
     profile_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     rule_ids: str = "cmfw"
+    dsc: DscOptions = field(default_factory=DscOptions)
 
 
 @dataclass(frozen=True)
@@ -301,9 +304,28 @@ class _Checker:
                     custom_rules=tuple(customs),
                     profile_settings=settings,
                     rule_ids=item.get("rule_ids", "cmfw"),
+                    dsc=self._dsc(path + ("dsc",), item.get("dsc", {})),
                 )
             )
         return out
+
+    def _dsc(self, path: KeyPath, raw: dict[str, Any]) -> DscOptions:
+        merged = {**self.doc.data.get("dsc", {}), **raw}
+        nodes = tuple(raw.get("nodes", DscOptions.nodes))
+        seen: dict[str, int] = {}
+        for i, node in enumerate(nodes):
+            # A node name becomes a file name (<node>.mof): no Windows device names.
+            if node.split(".")[0].upper() in _RESERVED_NAMES:
+                self.fail(path + ("nodes", i), f"{node!r} is a reserved device name on Windows; it cannot name a MOF file")
+            if node.casefold() in seen:
+                self.fail(path + ("nodes", i), f"{node!r} repeats nodes[{seen[node.casefold()]}] (computer names are case-insensitive)")
+            seen.setdefault(node.casefold(), i)
+        return DscOptions(
+            nodes=nodes,
+            resource=raw.get("resource", "firewall"),
+            networkingdsc_version=merged.get("networkingdsc_version", DscOptions.networkingdsc_version),
+            gpregistrypolicydsc_version=merged.get("gpregistrypolicydsc_version", DscOptions.gpregistrypolicydsc_version),
+        )
 
     def _features(self, path: KeyPath, raw: list[Any]) -> list[FeatureUse]:
         seen: dict[str, int] = {}

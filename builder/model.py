@@ -162,6 +162,19 @@ class ProfileSetting:
 
 
 @dataclass(frozen=True)
+class DscOptions:
+    """How a policy becomes PowerShell DSC: for which nodes, with which resource and module."""
+
+    nodes: tuple[str, ...] = ("localhost",)
+    #: ``firewall``: NetworkingDsc Firewall resources (the local store);
+    #: ``registry-policy``: GPRegistryPolicyDsc RegistryPolicyFile resources writing the
+    #: very FirewallRules values the GPO carries (the policy store).
+    resource: str = "firewall"
+    networkingdsc_version: str = "9.1.0"
+    gpregistrypolicydsc_version: str = "1.3.1"
+
+
+@dataclass(frozen=True)
 class FeatureChoice:
     """A feature a policy uses, the variant chosen, and which feature brought it in."""
 
@@ -186,6 +199,7 @@ class Policy:
     features: tuple[FeatureChoice, ...] = ()
     rules: tuple[Rule, ...] = ()
     profile_settings: tuple[ProfileSetting, ...] = ()
+    dsc: DscOptions = field(default_factory=DscOptions)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(sorted(self.rules, key=lambda r: r.id.casefold())))

@@ -73,6 +73,7 @@ class _Resolver:
             features=choices,
             rules=tuple(rules),
             profile_settings=profiles.from_matrix(spec.profile_settings),
+            dsc=spec.dsc,
         )
 
     # -- features ------------------------------------------------------------------------

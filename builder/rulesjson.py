@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from .jsonlayout import dumps
-from .model import FeatureChoice, Policy, PolicySet, ProfileSetting, rule_from_dict, rule_to_dict
+from .model import DscOptions, FeatureChoice, Policy, PolicySet, ProfileSetting, rule_from_dict, rule_to_dict
 
 PATH = "rules.json"
 FORMAT = "cmfw-rules/1"
@@ -36,6 +36,12 @@ def _policy(policy: Policy) -> dict[str, Any]:
         "features": [
             {"id": f.id, "variant": f.variant, "implied_by": f.implied_by} for f in policy.features
         ],
+        "dsc": {
+            "nodes": list(policy.dsc.nodes),
+            "resource": policy.dsc.resource,
+            "networkingdsc_version": policy.dsc.networkingdsc_version,
+            "gpregistrypolicydsc_version": policy.dsc.gpregistrypolicydsc_version,
+        },
         "profile_settings": [
             {"profile": ps.profile, "name": ps.name, "value": ps.value} for ps in policy.profile_settings
         ],
@@ -64,6 +70,7 @@ def read(data: bytes) -> PolicySet:
                 description=p.get("description", ""),
                 features=tuple(FeatureChoice(f["id"], f["variant"], f.get("implied_by")) for f in p["features"]),
                 rules=tuple(rule_from_dict(r) for r in p["rules"]),
+                dsc=_dsc(p["dsc"]) if "dsc" in p else DscOptions(),
                 profile_settings=tuple(
                     ProfileSetting(ps["profile"], ps["name"], ps["value"]) for ps in p.get("profile_settings", [])
                 ),
@@ -73,3 +80,12 @@ def read(data: bytes) -> PolicySet:
         return PolicySet(doc["domain"], policies, doc.get("catalog_version", ""))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed rules.json: {exc}") from None
+
+
+def _dsc(data: dict[str, Any]) -> DscOptions:
+    return DscOptions(
+        nodes=tuple(data["nodes"]),
+        resource=data["resource"],
+        networkingdsc_version=data["networkingdsc_version"],
+        gpregistrypolicydsc_version=data["gpregistrypolicydsc_version"],
+    )

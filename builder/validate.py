@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 from . import rulesjson
 from .errors import Problem
+from .dsc.check import check_dsc_files
+from .dsc.emit import ROOT as DSC_ROOT
 from .gpo.backup import ROOT as GPO_ROOT
 from .gpo.check import check_backup_root
 from .schemacheck import _validator, load_schema
@@ -34,7 +36,14 @@ def validate_artifacts(files: dict[str, bytes], *, canonical: bool = True) -> li
             problems.extend(check(path, files[path], canonical))
     if any(path.startswith(GPO_ROOT + "/") for path in files):
         problems.extend(check_backup_root(files, GPO_ROOT, strict=True))
+    if any(path.startswith(DSC_ROOT + "/") for path in files):
+        problems.extend(check_dsc_files(files, DSC_ROOT))
     return problems
+
+
+def json_problems(path: str, doc: object, schema: str) -> list[Problem]:
+    """Every way ``doc`` breaks ``schema`` (a file of schemas/), with JSON paths."""
+    return [Problem(path, path=e.json_path, message=e.message) for e in _validator(schema).iter_errors(doc)]
 
 
 def _rules_json(path: str, data: bytes, canonical: bool = True) -> list[Problem]:

@@ -59,7 +59,7 @@ def read_tree(directory: Path, prefix: str = "") -> dict[str, bytes]:
 
 
 def kind_of(path: Path) -> str:
-    """``build``, ``backup-root``, ``backup``, ``registry.pol`` or ``lgpo-text``."""
+    """``build``, ``backup-root``, ``backup``, ``registry.pol``, ``mof`` or ``lgpo-text``."""
     if path.is_dir():
         if (path / "build.json").is_file() and (path / "gpo").is_dir():
             return "build"
@@ -74,7 +74,9 @@ def kind_of(path: Path) -> str:
         raise InputError([Problem(str(path), message="not found")])
     with path.open("rb") as fh:
         head = fh.read(4)
-    return "registry.pol" if head == registrypol.SIGNATURE else "lgpo-text"
+    if head == registrypol.SIGNATURE:
+        return "registry.pol"
+    return "mof" if path.suffix.lower() == ".mof" else "lgpo-text"
 
 
 def read_path(path: str | Path) -> list[GpoContent]:
@@ -85,6 +87,8 @@ def read_path(path: str | Path) -> list[GpoContent]:
         return [_from_pol(str(p), _read_file(p))]
     if kind == "lgpo-text":
         return [_from_lgpo(str(p), _read_file(p))]
+    if kind == "mof":
+        return [_from_mof(str(p), _read_file(p))]
     if kind == "backup":
         files = read_tree(p, p.name + "/")
         return [_from_folder(files, p.name, str(p.parent))]
@@ -107,6 +111,25 @@ def _from_pol(source: str, data: bytes) -> GpoContent:
 def _from_lgpo(source: str, data: bytes) -> GpoContent:
     pairs = lgpotext.decode(data, source)
     return _content(source, [entry for section, entry in pairs if section == "Computer"])
+
+
+def _from_mof(source: str, data: bytes) -> GpoContent:
+    from ..dsc.mof import decode_text, parse
+    from ..dsc.reader import read_document
+
+    try:
+        text = decode_text(data)
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(source, message=f"not UTF-16 or UTF-8 text (byte offset {exc.start})")]) from None
+    fw = read_document(parse(text, source))
+    return GpoContent(
+        source=source,
+        policy_version=fw.policy_version,
+        rules=fw.rules,
+        rule_versions=fw.rule_versions,
+        profile_settings=fw.profile_settings,
+        problems=fw.problems,
+    )
 
 
 def _content(source: str, entries: list[registrypol.Entry]) -> GpoContent:

@@ -1,0 +1,336 @@
+"""MOF (DSP0221) for DSC: write compiled configuration documents, parse MOF back.
+
+The writer produces what Windows PowerShell 5.1 writes for a configuration
+(``instance of DSC_Firewall as $DSC_Firewall1ref { ResourceID = ...; ... };`` then an
+``OMI_ConfigurationDocument``), UTF-16LE with a BOM and CRLF, with a header that
+records no host, user or wall-clock time. Strings are escaped for MOF: ``\\`` and
+``"`` get a backslash, control characters become ``\\n``-style or ``\\x`` escapes.
+
+The parser reads the subset DSC uses (comments, qualifiers, class declarations,
+instances with aliases; strings, numbers, booleans, NULL, arrays, alias references),
+strictly, with line numbers in its errors. It serves the build's own checks, the MOF
+reader of ``inspect``, and the class declarations in ``schemas/dsc/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Union
+
+from ..errors import InputError, Problem
+
+MofValue = Union[str, bool, int, float, None, "Alias", list]
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+
+
+@dataclass
+class MofInstance:
+    class_name: str
+    alias: str | None
+    properties: dict[str, MofValue]
+    line: int
+    property_lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class MofProperty:
+    name: str
+    type: str
+    array: bool
+    qualifiers: dict[str, object]
+    line: int
+
+
+@dataclass
+class MofClass:
+    name: str
+    superclass: str | None
+    qualifiers: dict[str, object]
+    properties: dict[str, MofProperty]
+    line: int
+
+
+@dataclass
+class MofDocument:
+    instances: list[MofInstance] = field(default_factory=list)
+    classes: list[MofClass] = field(default_factory=list)
+
+
+class MofError(InputError):
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__([Problem(file, line, 0, "", message)])
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def mof_string(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def mof_value(value: MofValue) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return mof_string(value)
+    if isinstance(value, (list, tuple)):
+        return "{\n" + ",\n".join("    " + mof_value(v) for v in value) + "\n}"
+    raise TypeError(f"no MOF literal for {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class MofResource:
+    """One resource instance to write: class, friendly resource name, instance name, values."""
+
+    mof_class: str
+    resource_id: str
+    properties: tuple[tuple[str, MofValue], ...]
+    module: str
+    version: str
+    depends_on: tuple[str, ...] = ()
+
+
+def write_document(node: str, configuration: str, resources: list[MofResource], moment: datetime) -> bytes:
+    """A node's compiled configuration, as PowerShell 5.1 lays it out."""
+    stamp = moment.strftime("%m/%d/%Y %H:%M:%S")
+    lines = ["/*", f"@TargetNode='{node}'", "@GeneratedBy=cmfw", f"@GenerationDate={stamp}", "*/", ""]
+    counters: dict[str, int] = {}
+    for res in resources:
+        counters[res.mof_class] = counters.get(res.mof_class, 0) + 1
+        props = [("ResourceID", res.resource_id), *res.properties, ("ModuleName", res.module), ("ModuleVersion", res.version)]
+        body = [f"{name} = {mof_value(value)};" for name, value in props]
+        if res.depends_on:
+            body.append("")
+            body.append(f"DependsOn = {mof_value(list(res.depends_on))};")
+        body.append(f"ConfigurationName = {mof_string(configuration)};")
+        lines.append(f"instance of {res.mof_class} as ${res.mof_class}{counters[res.mof_class]}ref")
+        lines.append("{")
+        # PowerShell joins property lines with a space: the first is flush, the rest indented by one.
+        lines.append("\n ".join(body))
+        lines.append("};")
+    lines += [
+        "instance of OMI_ConfigurationDocument",
+        "{",
+        ' Version="2.0.0";',
+        ' MinimumCompatibleVersion = "1.0.0";',
+        ' CompatibleVersionAdditionalProperties= {"Omi_BaseResource:ConfigurationName"};',
+        ' Author="cmfw";',
+        f' GenerationDate="{stamp}";',
+        f" Name={mof_string(configuration)};",
+        "};",
+        "",
+    ]
+    text = "\n".join(lines).replace("\n", "\r\n")
+    return "\ufeff".encode("utf-16-le") + text.encode("utf-16-le")
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>[ \t\r\n\f]+)
+  | (?P<comment>//[^\n]*|/\*.*?\*/)
+  | (?P<string>"(?:[^"\\\n\r]|\\.)*")
+  | (?P<char>'(?:[^'\\\n\r]|\\.)')
+  | (?P<number>[+-]?(?:0[xX][0-9A-Fa-f]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+|[0-9]+))
+  | (?P<alias>\$[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punct>[{}()\[\];,=:])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_STRING_ESCAPE = re.compile(r"\\(?:([bfnrt'\"\\])|[xX]([0-9A-Fa-f]{1,4}))|\\(.)", re.DOTALL)
+_SIMPLE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"', "\\": "\\"}
+
+
+def decode_text(data: bytes) -> str:
+    """MOF bytes as text: UTF-16 with a BOM (what PowerShell writes) or UTF-8."""
+    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
+
+
+def parse(text: str, file: str = "MOF") -> MofDocument:
+    return _Parser(text, file).document()
+
+
+class _Parser:
+    def __init__(self, text: str, file: str) -> None:
+        self.file = file
+        self.tokens: list[tuple[str, str, int]] = []
+        pos, line = 0, 1
+        while pos < len(text):
+            match = _TOKEN.match(text, pos)
+            if not match:
+                raise MofError(file, line, f"unexpected character {text[pos]!r}")
+            kind = match.lastgroup or ""
+            value = match.group()
+            if kind not in ("space", "comment"):
+                self.tokens.append((kind, value, line))
+            line += value.count("\n")
+            pos = match.end()
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.tokens[self.i] if self.i < len(self.tokens) else ("eof", "", self.tokens[-1][2] if self.tokens else 1)
+
+    def next(self) -> tuple[str, str, int]:
+        token = self.peek()
+        self.i += 1
+        return token
+
+    def expect(self, value: str) -> int:
+        kind, got, line = self.next()
+        if got != value or kind == "string":
+            raise MofError(self.file, line, f"expected '{value}', found {got or 'end of file'!r}")
+        return line
+
+    def ident(self, what: str) -> tuple[str, int]:
+        kind, value, line = self.next()
+        if kind != "ident":
+            raise MofError(self.file, line, f"expected {what}, found {value or 'end of file'!r}")
+        return value, line
+
+    def document(self) -> MofDocument:
+        doc = MofDocument()
+        while self.peek()[0] != "eof":
+            qualifiers = self.qualifiers() if self.peek()[1] == "[" else {}
+            keyword, line = self.ident("'instance of' or 'class'")
+            if keyword.lower() == "instance":
+                if qualifiers:
+                    raise MofError(self.file, line, "qualifiers on an instance are not supported")
+                doc.instances.append(self.instance(line))
+            elif keyword.lower() == "class":
+                doc.classes.append(self.klass(qualifiers, line))
+            else:
+                raise MofError(self.file, line, f"expected 'instance of' or 'class', found {keyword!r}")
+        return doc
+
+    def instance(self, line: int) -> MofInstance:
+        of, _ = self.ident("'of'")
+        if of.lower() != "of":
+            raise MofError(self.file, line, f"expected 'of' after 'instance', found {of!r}")
+        class_name, _ = self.ident("a class name")
+        alias = None
+        if self.peek()[1].lower() == "as":
+            self.next()
+            kind, alias, aline = self.next()
+            if kind != "alias":
+                raise MofError(self.file, aline, f"expected an alias such as $Name1ref, found {alias!r}")
+        self.expect("{")
+        inst = MofInstance(class_name, alias, {}, line)
+        while self.peek()[1] != "}":
+            name, pline = self.ident("a property name")
+            if name.lower() in {k.lower() for k in inst.properties}:
+                raise MofError(self.file, pline, f"property {name} is set twice")
+            self.expect("=")
+            inst.properties[name] = self.value()
+            inst.property_lines[name] = pline
+            self.expect(";")
+        self.expect("}")
+        self.expect(";")
+        return inst
+
+    def value(self) -> MofValue:
+        kind, value, line = self.peek()
+        if value == "{":
+            self.next()
+            items: list[MofValue] = []
+            while self.peek()[1] != "}":
+                items.append(self.value())
+                if self.peek()[1] == ",":
+                    self.next()
+                elif self.peek()[1] != "}":
+                    raise MofError(self.file, self.peek()[2], f"expected ',' or '}}' in an array, found {self.peek()[1]!r}")
+            self.next()
+            return items
+        self.next()
+        if kind == "string":
+            parts = [self.unescape(value, line)]
+            while self.peek()[0] == "string":  # adjacent literals concatenate
+                parts.append(self.unescape(self.next()[1], line))
+            return "".join(parts)
+        if kind == "number":
+            if "x" in value.lower():
+                return int(value, 16)
+            return float(value) if "." in value or "e" in value.lower() else int(value)
+        if kind == "alias":
+            return Alias(value)
+        if kind == "ident" and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if kind == "ident" and value.lower() == "null":
+            return None
+        raise MofError(self.file, line, f"expected a value, found {value or 'end of file'!r}")
+
+    def unescape(self, literal: str, line: int) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1):
+                return _SIMPLE[match.group(1)]
+            if match.group(2):
+                return chr(int(match.group(2), 16))
+            raise MofError(self.file, line, f"invalid escape \\{match.group(3)} in a string (a path needs \\\\)")
+
+        return _STRING_ESCAPE.sub(replace, literal[1:-1])
+
+    def qualifiers(self) -> dict[str, object]:
+        self.expect("[")
+        out: dict[str, object] = {}
+        while True:
+            name, _ = self.ident("a qualifier name")
+            value: object = True
+            if self.peek()[1] == "(":
+                self.next()
+                value = self.value()
+                self.expect(")")
+            elif self.peek()[1] == "{":
+                value = self.value()
+            out[name.lower()] = value
+            if self.peek()[1] == ",":
+                self.next()
+                continue
+            self.expect("]")
+            return out
+
+    def klass(self, qualifiers: dict[str, object], line: int) -> MofClass:
+        name, _ = self.ident("a class name")
+        superclass = None
+        if self.peek()[1] == ":":
+            self.next()
+            superclass, _ = self.ident("a superclass name")
+        self.expect("{")
+        props: dict[str, MofProperty] = {}
+        while self.peek()[1] != "}":
+            pquals = self.qualifiers() if self.peek()[1] == "[" else {}
+            type_name, pline = self.ident("a property type")
+            pname, _ = self.ident("a property name")
+            array = False
+            if self.peek()[1] == "[":
+                self.next()
+                self.expect("]")
+                array = True
+            if self.peek()[1] == "=":
+                self.next()
+                self.value()
+            self.expect(";")
+            props[pname.lower()] = MofProperty(pname, type_name.lower(), array, pquals, pline)
+        self.expect("}")
+        self.expect(";")
+        return MofClass(name, superclass, qualifiers, props, line)

@@ -1,0 +1,124 @@
+"""PowerShell text, escaped by construction, and a syntax check of what was written.
+
+Every value cmfw writes into a ``.ps1`` or ``.psd1`` is a single-quoted string: in
+PowerShell nothing inside ``'...'`` is interpreted, so ``$(...)``, backticks, double
+quotes and ``; Remove-Item`` stay text. The only character that ends such a string
+is a single quote, and PowerShell counts four of them (``'``, U+2018, U+2019,
+U+201A, U+201B); each is doubled. Templates cannot insert raw text: the Jinja2
+environment below turns every ``{{ value }}`` into a literal (see :func:`literal`),
+and only :class:`Raw` values, which come from code constants, pass through as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Iterable
+
+from ..errors import ArtifactError
+
+SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+_DOUBLE = str.maketrans({q: q + q for q in SINGLE_QUOTES})
+
+
+class Raw(str):
+    """Text the template may insert as it is (keywords, property names from code)."""
+
+
+def quote(value: str) -> str:
+    """A single-quoted PowerShell string literal holding exactly ``value``."""
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be written in PowerShell source")
+    return "'" + value.translate(_DOUBLE) + "'"
+
+
+def literal(value: Any) -> str:
+    """The PowerShell literal for a value: strings, booleans, integers, lists, Raw."""
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, bool):
+        return "$true" if value else "$false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return quote(value)
+    if isinstance(value, (list, tuple)):
+        return "@(" + ", ".join(literal(v) for v in value) + ")"
+    raise TypeError(f"no PowerShell literal for {type(value).__name__}")
+
+
+@functools.cache
+def environment() -> Any:
+    """Jinja2 environment for templates/dsc: StrictUndefined, every output a literal."""
+    import jinja2
+
+    from ..resources import template_path
+
+    def finalize(value: Any) -> str:
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # StrictUndefined raises here, naming the missing variable
+        return literal(value)
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_path("dsc"))),
+        undefined=jinja2.StrictUndefined,
+        finalize=finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+# -- checking generated PowerShell ------------------------------------------------------------
+
+#: Node types that would evaluate something: none may appear in cmfw's PowerShell
+#: except where the template puts them on purpose ($AllNodes.NodeName).
+_CODE_NODES = ("expandable_string_literal", "sub_expression", "expandable_here_string_literal")
+
+
+@functools.cache
+def _parser() -> Any:
+    import tree_sitter_powershell
+    from tree_sitter import Language, Parser
+
+    return Parser(Language(tree_sitter_powershell.language()))
+
+
+def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[tuple[int, str]]:
+    """(line, message) for every syntax error, and for anything that is code rather than text.
+
+    Beyond tree-sitter-powershell's ERROR/MISSING nodes, this refuses double-quoted
+    strings and subexpressions, and variables other than ``allowed_variables``, so a
+    value that escaped its quotes would show up here even if it parsed.
+    """
+    tree = _parser().parse(source.encode("utf-8"))
+    allowed = {v.lower() for v in allowed_variables}
+    out: list[tuple[int, str]] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        line = node.start_point[0] + 1
+        if node.type == "ERROR":
+            out.append((line, "PowerShell syntax error"))
+        elif node.is_missing:
+            out.append((line, f"PowerShell syntax error: missing {node.type}"))
+        elif node.type in _CODE_NODES:
+            out.append((line, f"{node.type.replace('_', ' ')} found: values must be single-quoted literals"))
+        elif node.type == "variable":
+            name = (node.text or b"").decode("utf-8", "replace").lower()
+            if name not in allowed:
+                out.append((line, f"variable {name} found: values must be single-quoted literals"))
+        stack.extend(node.children)
+    return sorted(out)
+
+
+def check_script(path: str, source: str, allowed_variables: Iterable[str] = ()) -> None:
+    """Raise :class:`ArtifactError` if generated PowerShell does not parse cleanly."""
+    problems = syntax_problems(source, allowed_variables)
+    if problems:
+        line, message = problems[0]
+        raise ArtifactError(f"{path}:{line}: {message}")

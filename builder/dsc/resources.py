@@ -1,0 +1,200 @@
+"""A Policy as DSC resource instances: one mapping, rendered as .ps1, MOF and DSC v3.
+
+Two resource modes (``Policy.dsc.resource``):
+
+* ``firewall``: one NetworkingDsc ``Firewall`` (class ``DSC_Firewall``) per rule. The
+  rule lands in the local store, as if made with New-NetFirewallRule.
+* ``registry-policy``: one GPRegistryPolicyDsc ``RegistryPolicyFile`` per value of the
+  GPO's registry.pol (the very rule strings, PolicyVersion and profile settings),
+  then ``RefreshRegistryPolicy``. The rules land in local Group Policy, so they still
+  apply where ``AllowLocalPolicyMerge = 0`` makes Windows ignore local-store rules.
+
+Values are typed: ``str``, ``bool``, ``int`` or a tuple of ``str`` (a MOF array).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import InputError, Problem
+from ..gpo.policyfile import RULES_KEY, encode_policy
+from ..gpo.registrypol import REG_DWORD, REG_SZ
+from ..model import PROFILES, Policy, Rule, protocol_name
+from ..profiles import ROOT_KEY
+
+Value = str | bool | int | tuple[str, ...]
+
+#: cmfw's port keywords → the spelling NetSecurity (and so NetworkingDsc) accepts.
+PORT_KEYWORDS = {"RPC": "RPC", "RPC-EPMap": "RPCEPMap", "Teredo": "Teredo", "IPHTTPSIn": "IPHTTPSIn",
+                 "IPHTTPSOut": "IPHTTPSOut", "Ply2Disc": "PlayToDiscovery"}
+ADDRESS_KEYWORDS = ("LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway", "Intranet", "Internet",
+                    "IntranetRemoteAccess", "PlayToDevice")
+
+
+@dataclass(frozen=True)
+class Instance:
+    resource: str  # the friendly name in a configuration: Firewall, RegistryPolicyFile, ...
+    mof_class: str
+    module: str
+    version: str
+    name: str
+    properties: tuple[tuple[str, Value], ...]
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def resource_id(self) -> str:
+        return f"[{self.resource}]{self.name}"
+
+
+def _flag(value: int | str) -> str:
+    return "True" if value == 1 else "False"
+
+
+def _not_flag(value: int | str) -> str:
+    return "False" if value == 1 else "True"
+
+
+def _action(value: int | str) -> str:
+    return "Block" if value == 1 else "Allow"
+
+
+#: Registry value (MS-GPFAS) → NetworkingDsc FirewallProfile property, and the value it takes.
+PROFILE_PROPERTIES: dict[str, tuple[str, Callable[[int | str], Value]]] = {
+    "EnableFirewall": ("Enabled", _flag),
+    "DefaultInboundAction": ("DefaultInboundAction", _action),
+    "DefaultOutboundAction": ("DefaultOutboundAction", _action),
+    "AllowLocalPolicyMerge": ("AllowLocalFirewallRules", _flag),
+    "AllowLocalIPsecPolicyMerge": ("AllowLocalIPsecRules", _flag),
+    "DisableNotifications": ("NotifyOnListen", _not_flag),
+    "DisableUnicastResponsesToMulticastBroadcast": ("AllowUnicastResponseToMulticast", _not_flag),
+    "LogFilePath": ("LogFileName", str),
+    "LogFileSize": ("LogMaxSizeKilobytes", int),
+    "LogDroppedPackets": ("LogBlocked", _flag),
+    "LogSuccessfulConnections": ("LogAllowed", _flag),
+}
+
+
+def instances(policy: Policy) -> list[Instance]:
+    """The policy's DSC resource instances, in a stable order (profiles first, then rules)."""
+    if policy.dsc.resource == "registry-policy":
+        return _registry_instances(policy)
+    return _profile_instances(policy) + [_firewall(policy, rule) for rule in policy.rules]
+
+
+def _profile_instances(policy: Policy) -> list[Instance]:
+    out = []
+    for profile in PROFILES:
+        props: list[tuple[str, Value]] = [("Name", profile)]
+        for setting in policy.profile_settings:
+            if setting.profile != profile:
+                continue
+            if setting.name not in PROFILE_PROPERTIES:
+                raise InputError([Problem(f"policy {policy.name!r}", message=(
+                    f"profile setting {profile} {setting.name} cannot be expressed with NetworkingDsc FirewallProfile; "
+                    "use `dsc: {resource: registry-policy}`"))])
+            name, convert = PROFILE_PROPERTIES[setting.name]
+            props.append((name, convert(setting.value)))
+        if len(props) > 1:
+            out.append(Instance("FirewallProfile", "DSC_FirewallProfile", "NetworkingDsc", policy.dsc.networkingdsc_version, profile, tuple(props)))
+    return out
+
+
+def modules(policy: Policy) -> list[tuple[str, str]]:
+    """(module, version) pairs the configuration imports."""
+    if policy.dsc.resource == "registry-policy":
+        return [("GPRegistryPolicyDsc", policy.dsc.gpregistrypolicydsc_version)]
+    return [("NetworkingDsc", policy.dsc.networkingdsc_version)]
+
+
+def _unsupported(policy: Policy, rule: Rule, what: str) -> InputError:
+    return InputError([Problem(
+        f"policy {policy.name!r}",
+        message=f"rule {rule.id}: {what} cannot be expressed with NetworkingDsc Firewall; "
+        "use `dsc: {resource: registry-policy}` for this policy",
+    )])
+
+
+def _firewall(policy: Policy, rule: Rule) -> Instance:
+    if rule.extra:
+        raise _unsupported(policy, rule, f"the rule-string tokens {', '.join(k for k, _ in rule.extra)}")
+    if rule.action not in ("Allow", "Block"):
+        raise _unsupported(policy, rule, f"action {rule.action}")
+    props: list[tuple[str, Value]] = [
+        ("Name", rule.id),
+        ("DisplayName", rule.name),
+    ]
+    if rule.group:
+        props.append(("Group", rule.group))
+    props += [
+        ("Ensure", "Present"),
+        ("Enabled", "True" if rule.enabled else "False"),
+        ("Action", rule.action),
+        ("Direction", "Inbound" if rule.direction == "In" else "Outbound"),
+        # Windows reports all three profiles as "Any"; naming them one by one would make
+        # NetworkingDsc see a difference on every run.
+        ("Profile", ("Any",) if set(rule.profiles) == set(PROFILES) else tuple(rule.profiles)),
+    ]
+    if rule.protocol is not None:
+        props.append(("Protocol", protocol_name(rule.protocol)))
+    for field, ports in (("LocalPort", rule.local_ports), ("RemotePort", rule.remote_ports)):
+        if ports:
+            props.append((field, tuple(_port(policy, rule, p) for p in ports)))
+    for field, addresses in (("LocalAddress", rule.local_addresses), ("RemoteAddress", rule.remote_addresses)):
+        if addresses:
+            for address in addresses:
+                if not (address[:1].isdigit() or ":" in address or address in ADDRESS_KEYWORDS):
+                    raise _unsupported(policy, rule, f"the address keyword {address}")
+            props.append((field, tuple(addresses)))
+    if rule.icmp_types:
+        # NetSecurity spells "any code" by leaving the code out.
+        props.append(("IcmpType", tuple(t[:-2] if t.endswith(":*") else t for t in rule.icmp_types)))
+    if rule.program is not None:
+        props.append(("Program", rule.program))
+    if rule.service is not None:
+        props.append(("Service", rule.service))
+    if rule.edge_traversal is not None:
+        props.append(("EdgeTraversalPolicy", rule.edge_traversal))
+    if rule.description:
+        props.append(("Description", rule.description))
+    return Instance("Firewall", "DSC_Firewall", "NetworkingDsc", policy.dsc.networkingdsc_version, rule.id, tuple(props))
+
+
+def _port(policy: Policy, rule: Rule, port: str) -> str:
+    if port[:1].isdigit():
+        return port
+    if port not in PORT_KEYWORDS:
+        raise _unsupported(policy, rule, f"the port keyword {port}")
+    return PORT_KEYWORDS[port]
+
+
+def _registry_instances(policy: Policy) -> list[Instance]:
+    version = policy.dsc.gpregistrypolicydsc_version
+    out = []
+    for entry in encode_policy(policy).entries:
+        if entry.key == RULES_KEY:
+            name = entry.value
+        else:
+            relative = entry.key[len(ROOT_KEY):].strip("\\").replace("\\", " ")
+            name = f"{relative} {entry.value}".strip()
+        if entry.type == REG_SZ:
+            value_type, data = "String", entry.text
+        elif entry.type == REG_DWORD:
+            value_type, data = "Dword", str(entry.number)
+        else:  # pragma: no cover - cmfw writes no other types
+            raise ValueError(f"unexpected registry type {entry.type}")
+        props: tuple[tuple[str, Value], ...] = (
+            ("Key", entry.key),
+            ("ValueName", entry.value),
+            ("TargetType", "ComputerConfiguration"),
+            ("ValueData", (data,)),
+            ("ValueType", value_type),
+            ("Ensure", "Present"),
+        )
+        out.append(Instance("RegistryPolicyFile", "MSFT_RegistryPolicyFile", "GPRegistryPolicyDsc", version, name, props))
+    refresh = Instance(
+        "RefreshRegistryPolicy", "MSFT_RefreshRegistryPolicy", "GPRegistryPolicyDsc", version,
+        "ActivateClientSideExtension", (("IsSingleInstance", "Yes"),),
+        depends_on=tuple(i.resource_id for i in out),
+    )
+    return out + [refresh]
