@@ -43,6 +43,11 @@ def schema_problems(doc: Document, schema_name: str) -> list[Problem]:
     return sorted(set(problems), key=lambda p: (p.line, p.column, p.path, p.message))
 
 
+def json_problems(path: str, doc: object, schema_name: str) -> list[Problem]:
+    """Every way a generated JSON/YAML document breaks a schema, located by JSON path."""
+    return [Problem(path, path=e.json_path, message=e.message) for e in _validator(schema_name).iter_errors(doc)]
+
+
 def suggest(value: object, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
     if not isinstance(value, str):

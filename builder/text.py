@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 
 # C0 and C1 controls (Unicode category Cc), line/paragraph separators (Zl, Zp),
-# surrogates (Cs), and the bidirectional marks, embeddings, overrides and isolates.
-_BAD = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# surrogates (Cs), the bidirectional marks, embeddings, overrides and isolates, and
+# U+FFFE/U+FFFF, which neither XML nor YAML can carry.
+_BAD = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069\ufffe\uffff"
 _ANYWHERE = re.compile(f"[{_BAD}]")
 _IN_RULE = re.compile(f"[{_BAD}|]")
 
@@ -34,6 +35,8 @@ def text_problem(value: str, *, in_rule_string: bool = False) -> str | None:
             return f"contains an unpaired surrogate U+{ord(ch):04X} {where}"
         if ch in "\u200e\u200f" or "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
             return f"contains the bidirectional control U+{ord(ch):04X} {where}"
+        if ch in "\ufffe\uffff":
+            return f"contains the noncharacter U+{ord(ch):04X} {where}"
         return f"contains the control character U+{ord(ch):04X} {where}"
     if value != value.strip():
         return "starts or ends with white space"

@@ -41,11 +41,6 @@ def validate_artifacts(files: dict[str, bytes], *, canonical: bool = True) -> li
     return problems
 
 
-def json_problems(path: str, doc: object, schema: str) -> list[Problem]:
-    """Every way ``doc`` breaks ``schema`` (a file of schemas/), with JSON paths."""
-    return [Problem(path, path=e.json_path, message=e.message) for e in _validator(schema).iter_errors(doc)]
-
-
 def _rules_json(path: str, data: bytes, canonical: bool = True) -> list[Problem]:
     try:
         doc = json.loads(data.decode("utf-8"))

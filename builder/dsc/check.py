@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from typing import Mapping
+import json
+from typing import Any, Mapping
 
 import yaml
 
 from ..errors import InputError, Problem
 from .mof import MofInstance, decode_text, parse
+from ..schemacheck import json_problems
 from .mofcheck import all_properties, check_document, declarations, _value_problems
 from .powershell import syntax_problems
 
@@ -63,37 +66,89 @@ def check_powershell(path: str, data: bytes) -> list[Problem]:
 
 
 def check_v3(path: str, data: bytes) -> list[Problem]:
-    from ..validate import json_problems
+    """The document against the subset schema, and each resource's properties against its class.
 
+    Policies repeat the same resources under other names, so each distinct resource
+    (without its names) is checked once; names are checked on their own. The schema
+    has no condition between a resource's name and the rest, so this finds exactly
+    what checking every resource would.
+    """
     try:
-        doc = yaml.safe_load(data.decode("utf-8"))
+        doc = yaml.load(data.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         return [Problem(path, message=f"not readable YAML: {exc}")]
-    problems = json_problems(path, doc, V3_SCHEMA)
-    if problems:
-        return problems
-    seen: set[str] = set()
-    for i, res in enumerate(doc["resources"]):
+    resources = doc.get("resources") if isinstance(doc, dict) else None
+    if not isinstance(resources, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("properties"), dict) for r in resources
+    ):
+        return json_problems(path, doc, V3_SCHEMA)
+    # The document around its resources (an empty list is the schema's own error).
+    problems = [
+        p for p in json_problems(path, dict(doc, resources=resources[:1]), V3_SCHEMA) if not p.path.startswith("$.resources[")
+    ]
+    item_validator, name_validator = _v3_validators()
+    seen_names: set[str] = set()
+    memo: dict[str, list[tuple[str, str]]] = {}
+    for i, res in enumerate(resources):
         where = f"$.resources[{i}]"
-        if res["name"] in seen:
-            problems.append(Problem(path, path=where, message=f"name {res['name']!r} is used twice"))
-        seen.add(res["name"])
-        cls = V3_CLASSES.get(res["type"])
-        if cls is None:
-            problems.append(Problem(path, path=where, message=f"type {res['type']} is not one cmfw writes"))
-            continue
-        declared = all_properties(cls)
-        for name, value in res["properties"].items():
-            prop = declared.get(name.lower())
-            if prop is None or name.lower() in {p.lower() for p in ("ResourceId", "ModuleName", "ModuleVersion")}:
-                problems.append(Problem(path, path=f"{where}.properties.{name}", message=f"{cls} has no settable property {name}"))
-                continue
-            for message in _value_problems(prop, value, set()):
-                problems.append(Problem(path, path=f"{where}.properties.{name}", message=message))
-        for prop in declared.values():
-            if prop.qualifiers.get("key") and prop.name not in res["properties"]:
-                problems.append(Problem(path, path=where, message=f"lacks key property {prop.name}"))
+        name = res.get("name")
+        for error in name_validator.iter_errors(name):
+            problems.append(Problem(path, path=f"{where}.name", message=error.message))
+        if name in seen_names:
+            problems.append(Problem(path, path=where, message=f"name {name!r} is used twice"))
+        seen_names.add(name) if isinstance(name, str) else None
+        properties = dict(res["properties"])
+        if "Name" in properties and _free_text_name(res.get("type")):
+            properties["Name"] = "x"  # a unique ID per resource: checked on its own below
+        shape = dict(res, name="x", properties=properties)
+        key = json.dumps(shape, sort_keys=True, default=str)
+        if key not in memo:
+            memo[key] = _resource_problems(shape, item_validator)
+        problems += [Problem(path, path=where + sub, message=msg) for sub, msg in memo[key]]
+        resource_name = res["properties"].get("Name")
+        if "Name" in res["properties"] and not isinstance(resource_name, str):
+            problems.append(Problem(path, path=f"{where}.properties.Name", message=f"{resource_name!r} is not a string"))
     return problems
+
+
+def _resource_problems(res: dict[str, Any], validator: Any) -> list[tuple[str, str]]:
+    out = [(e.json_path[1:], e.message) for e in validator.iter_errors(res)]
+    if out:
+        return out
+    cls = V3_CLASSES.get(str(res["type"]))
+    if cls is None:
+        return [("", f"type {res['type']} is not one cmfw writes")]
+    declared = all_properties(cls)
+    properties = res["properties"]
+    assert isinstance(properties, dict)
+    for name, value in properties.items():
+        prop = declared.get(name.lower())
+        if prop is None or name.lower() in ("resourceid", "modulename", "moduleversion"):
+            out.append((f".properties.{name}", f"{cls} has no settable property {name}"))
+            continue
+        out += [(f".properties.{name}", message) for message in _value_problems(prop, value, set())]
+    for prop in declared.values():
+        if prop.qualifiers.get("key") and prop.name not in properties:
+            out.append(("", f"lacks key property {prop.name}"))
+    return out
+
+
+def _free_text_name(resource_type: object) -> bool:
+    cls = V3_CLASSES.get(str(resource_type))
+    prop = all_properties(cls).get("name") if cls else None
+    return prop is not None and "valuemap" not in prop.qualifiers
+
+
+@functools.cache
+def _v3_validators() -> tuple[Any, Any]:
+    import jsonschema
+
+    from ..schemacheck import load_schema
+
+    schema = load_schema(V3_SCHEMA)
+    item = schema["properties"]["resources"]["items"]
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(item), cls(item["properties"]["name"])
 
 
 __all__ = ["check_dsc_files", "check_mof", "check_powershell", "check_v3", "declarations", "MofInstance"]

@@ -70,18 +70,14 @@ class MofError(InputError):
 # -- writing ----------------------------------------------------------------------------------
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+_MOF_TABLE = str.maketrans(
+    {**{chr(c): f"\\x{c:04X}" for c in [*range(0x20), 0x7F]}, **_ESCAPES}
+)
 
 
 def mof_string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    """A MOF string literal: backslash, quote and control characters escaped."""
+    return '"' + value.translate(_MOF_TABLE) + '"'
 
 
 def mof_value(value: MofValue) -> str:
@@ -177,16 +173,18 @@ class _Parser:
         self.file = file
         self.tokens: list[tuple[str, str, int]] = []
         pos, line = 0, 1
-        while pos < len(text):
-            match = _TOKEN.match(text, pos)
-            if not match:
-                raise MofError(file, line, f"unexpected character {text[pos]!r}")
+        for match in _TOKEN.finditer(text):
+            if match.start() != pos:
+                break  # something no token matches starts at pos
             kind = match.lastgroup or ""
             value = match.group()
-            if kind not in ("space", "comment"):
+            if kind != "space" and kind != "comment":
                 self.tokens.append((kind, value, line))
-            line += value.count("\n")
+            if "\n" in value:
+                line += value.count("\n")
             pos = match.end()
+        if pos != len(text):
+            raise MofError(file, line, f"unexpected character {text[pos]!r}")
         self.i = 0
 
     def peek(self) -> tuple[str, str, int]:

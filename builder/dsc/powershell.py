@@ -81,11 +81,26 @@ _CODE_NODES = ("expandable_string_literal", "sub_expression", "expandable_here_s
 
 
 @functools.cache
-def _parser() -> Any:
+def _language() -> Any:
     import tree_sitter_powershell
-    from tree_sitter import Language, Parser
+    from tree_sitter import Language
 
-    return Parser(Language(tree_sitter_powershell.language()))
+    return Language(tree_sitter_powershell.language())
+
+
+@functools.cache
+def _parser() -> Any:
+    from tree_sitter import Parser
+
+    return Parser(_language())
+
+
+@functools.cache
+def _query() -> Any:
+    from tree_sitter import Query
+
+    code = " ".join(f"({kind}) @code" for kind in _CODE_NODES)
+    return Query(_language(), f"{code} (variable) @variable")
 
 
 def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[tuple[int, str]]:
@@ -95,25 +110,29 @@ def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[
     strings and subexpressions, and variables other than ``allowed_variables``, so a
     value that escaped its quotes would show up here even if it parsed.
     """
+    from tree_sitter import QueryCursor
+
     tree = _parser().parse(source.encode("utf-8"))
     allowed = {v.lower() for v in allowed_variables}
     out: list[tuple[int, str]] = []
-    stack = [tree.root_node]
-    while stack:
-        node = stack.pop()
-        line = node.start_point[0] + 1
-        if node.type == "ERROR":
-            out.append((line, "PowerShell syntax error"))
-        elif node.is_missing:
-            out.append((line, f"PowerShell syntax error: missing {node.type}"))
-        elif node.type in _CODE_NODES:
-            out.append((line, f"{node.type.replace('_', ' ')} found: values must be single-quoted literals"))
-        elif node.type == "variable":
-            name = (node.text or b"").decode("utf-8", "replace").lower()
-            if name not in allowed:
-                out.append((line, f"variable {name} found: values must be single-quoted literals"))
-        stack.extend(node.children)
-    return sorted(out)
+    if tree.root_node.has_error:
+        # Rare (a bug): walk the tree to say where.
+        stack = [tree.root_node]
+        while stack:
+            node = stack.pop()
+            if node.type == "ERROR":
+                out.append((node.start_point[0] + 1, "PowerShell syntax error"))
+            elif node.is_missing:
+                out.append((node.start_point[0] + 1, f"PowerShell syntax error: missing {node.type}"))
+            stack.extend(node.children)
+    captures = QueryCursor(_query()).captures(tree.root_node)
+    for node in captures.get("code", []):
+        out.append((node.start_point[0] + 1, f"{node.type.replace('_', ' ')} found: values must be single-quoted literals"))
+    for node in captures.get("variable", []):
+        name = (node.text or b"").decode("utf-8", "replace").lower()
+        if name not in allowed:
+            out.append((node.start_point[0] + 1, f"variable {name} found: values must be single-quoted literals"))
+    return sorted(set(out))
 
 
 def check_script(path: str, source: str, allowed_variables: Iterable[str] = ()) -> None:
