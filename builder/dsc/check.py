@@ -86,9 +86,8 @@ def check_v3(path: str, data: bytes) -> list[Problem]:
     problems = [
         p for p in json_problems(path, dict(doc, resources=resources[:1]), V3_SCHEMA) if not p.path.startswith("$.resources[")
     ]
-    item_validator, name_validator = _v3_validators()
+    name_validator = _v3_validators()[1]
     seen_names: set[str] = set()
-    memo: dict[str, list[tuple[str, str]]] = {}
     for i, res in enumerate(resources):
         where = f"$.resources[{i}]"
         name = res.get("name")
@@ -102,13 +101,17 @@ def check_v3(path: str, data: bytes) -> list[Problem]:
             properties["Name"] = "x"  # a unique ID per resource: checked on its own below
         shape = dict(res, name="x", properties=properties)
         key = json.dumps(shape, sort_keys=True, default=str)
-        if key not in memo:
-            memo[key] = _resource_problems(shape, item_validator)
-        problems += [Problem(path, path=where + sub, message=msg) for sub, msg in memo[key]]
+        problems += [Problem(path, path=where + sub, message=msg) for sub, msg in _shape_problems(key)]
         resource_name = res["properties"].get("Name")
         if "Name" in res["properties"] and not isinstance(resource_name, str):
             problems.append(Problem(path, path=f"{where}.properties.Name", message=f"{resource_name!r} is not a string"))
     return problems
+
+
+@functools.lru_cache(maxsize=16384)
+def _shape_problems(key: str) -> tuple[tuple[str, str], ...]:
+    """Problems of one resource shape (policies share them, so the cache spans documents)."""
+    return tuple(_resource_problems(json.loads(key), _v3_validators()[0]))
 
 
 def _resource_problems(res: dict[str, Any], validator: Any) -> list[tuple[str, str]]:
