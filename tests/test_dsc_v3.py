@@ -32,6 +32,11 @@ def test_strings_that_look_like_other_types_stay_strings() -> None:
     assert yaml.safe_load(dumps(doc)) == doc
 
 
+def test_keys_yaml_1_1_reads_as_booleans_are_quoted() -> None:
+    doc = {"NO": "x", "on": ["y"], "Null": {"True": "z"}, "Enabled": "True"}
+    assert yaml.safe_load(dumps(doc)) == doc
+
+
 def test_unwritable_text_is_refused() -> None:
     with pytest.raises(ValueError):
         dumps({"a": "line\nbreak"})

@@ -22,6 +22,8 @@ ADAPTER = "Microsoft.Adapter/WindowsPowerShell"
 
 
 _PLAIN_KEY = re.compile(r"\$?[A-Za-z][A-Za-z0-9_]*")
+#: Words a YAML 1.1 reader (PyYAML, and so many tools) takes as booleans or null.
+_YAML11_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
 #: Characters a single-quoted YAML scalar cannot hold (outside YAML's printable set).
 _NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff\n\r]")
 
@@ -88,9 +90,10 @@ def _scalar(value: Any) -> str:
 
 
 def _mapping(mapping: dict[str, Any], pad: str, lines: list[str], first: str | None = None) -> None:
-    for index, (key, value) in enumerate(mapping.items()):
-        if not _PLAIN_KEY.fullmatch(key):
-            raise ValueError(f"{key!r} is not a plain YAML key")
+    for index, (raw_key, value) in enumerate(mapping.items()):
+        if not _PLAIN_KEY.fullmatch(raw_key):
+            raise ValueError(f"{raw_key!r} is not a plain YAML key")
+        key = _scalar(raw_key) if raw_key.lower() in _YAML11_WORDS else raw_key
         lead = first if index == 0 and first is not None else pad
         if isinstance(value, dict):
             lines.append(f"{lead}{key}:")
