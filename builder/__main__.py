@@ -1,4 +1,4 @@
-"""``python -m builder`` runs the cmfw command."""
+"""``python -m builder``: the same as the ``cmfw`` command."""
 
 from .cli import main
 

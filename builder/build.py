@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from . import __version__, rulesjson
-from .jsonlayout import dumps
+from . import package, rulesjson
 from .catalog import Catalog, load_catalog
 from .errors import ArtifactError
 from .dsc import emit as dsc
@@ -26,9 +24,9 @@ from .model import PolicySet
 from .resolve import resolve
 from .timestamps import build_time
 from .validate import validate_artifacts
-from .writer import MANIFEST, write_tree
+from .writer import Stale, stale_files, write_tree
 
-BUILD_FORMAT = "cmfw-build/1"
+BUILD_FORMAT = package.BUILD_FORMAT
 
 
 @dataclass(frozen=True)
@@ -57,28 +55,44 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def render(matrix_path: str | Path, catalog: Catalog | None = None, timestamp: str | None = None) -> Build:
+def render(
+    matrix_path: str | Path,
+    catalog: Catalog | None = None,
+    timestamp: str | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    zip: bool = False,
+) -> Build:
     """Load, resolve, emit and validate; nothing is written.
 
     ``timestamp`` (ISO 8601 or seconds since 1970) overrides ``SOURCE_DATE_EPOCH``
-    and the fixed default; see :mod:`builder.timestamps`.
+    and the fixed default; see :mod:`builder.timestamps`. ``out_dir`` is where the
+    files are meant to go: build.json records the matrix path relative to it, and
+    the zip (``zip=True``) unpacks to a folder of its name.
     """
     with _cyclic_gc_paused():
-        return _render(matrix_path, catalog, build_time(timestamp))
+        return _render(matrix_path, catalog, build_time(timestamp), out_dir, zip)
 
 
-def _render(matrix_path: str | Path, catalog: Catalog | None, moment: datetime) -> Build:
+def _render(
+    matrix_path: str | Path, catalog: Catalog | None, moment: datetime, out_dir: str | Path | None, zip: bool
+) -> Build:
     catalog = catalog or load_catalog()
     matrix = load_matrix(matrix_path, catalog)
     policyset = resolve(matrix, catalog)
     files: dict[str, bytes] = {}
     files.update(rulesjson.emit(policyset))
-    files.update(gpo_backup.emit(policyset, moment))
+    backups, backup_ids = gpo_backup.emit_backups(policyset, moment)
+    files.update(backups)
     files.update(dsc.emit(policyset, moment))
+    files.update(package.emit_scripts(policyset, backup_ids))
     problems = validate_artifacts(files, canonical=False)
     if problems:
         raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
-    files[MANIFEST] = build_manifest(matrix, policyset, files)
+    files[package.MANIFEST] = package.build_manifest(matrix, policyset, backup_ids, files, out_dir)
+    files[package.SUMS] = package.checksums(files)
+    if zip:
+        files[package.ZIP] = package.zip_package(files, package.zip_top(out_dir), moment)
     return Build(matrix, policyset, files)
 
 
@@ -89,29 +103,22 @@ def build(
     force: bool = False,
     catalog: Catalog | None = None,
     timestamp: str | None = None,
+    zip: bool = False,
 ) -> Build:
     """Render the matrix and replace ``out_dir`` with the result, atomically."""
-    result = render(matrix_path, catalog, timestamp)
+    result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip)
     write_tree(Path(out_dir), result.files, force=force)
     return result
 
 
-def build_manifest(matrix: Matrix, policyset: PolicySet, files: dict[str, bytes]) -> bytes:
-    """``build.json``: what was built from what, and every file with its SHA-256.
-
-    Only the matrix's file *name* is recorded, so that builds from different
-    working directories are byte-identical.
-    """
-    return dumps(
-        {
-            "format": BUILD_FORMAT,
-            "generator": {"name": "cmfw", "version": __version__},
-            "matrix": {"file": Path(matrix.file).name, "sha256": matrix.sha256},
-            "catalog_version": policyset.catalog_version,
-            "policies": [
-                {"name": p.name, "key": p.key, "gpo_guid": p.gpo_guid, "rules": len(p.rules)}
-                for p in policyset.policies
-            ],
-            "files": {path: hashlib.sha256(files[path]).hexdigest() for path in sorted(files)},
-        }
-    )
+def check_build(
+    matrix_path: str | Path,
+    out_dir: str | Path,
+    *,
+    catalog: Catalog | None = None,
+    timestamp: str | None = None,
+    zip: bool = False,
+) -> list[Stale]:
+    """What ``build`` would change in ``out_dir``: ``[]`` when it is up to date."""
+    result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip)
+    return stale_files(Path(out_dir), result.files)

@@ -12,7 +12,7 @@ from .errors import Problem
 from .gpo.check import check_backup_folder, check_backup_root
 from .gpo.reader import kind_of, read_tree
 from .validate import validate_artifacts
-from .writer import MANIFEST
+from .package import MANIFEST, check_package
 
 
 @dataclass(frozen=True)
@@ -73,4 +73,4 @@ def _check_build(files: dict[str, bytes]) -> list[Problem]:
         elif hashlib.sha256(files[path]).hexdigest() != digest:
             problems.append(Problem(path, message="differs from the SHA-256 in build.json (edited after the build?)"))
     ours = {path: data for path, data in files.items() if path in listed}
-    return problems + validate_artifacts(ours)
+    return problems + check_package(files) + validate_artifacts(ours)

@@ -144,22 +144,42 @@ def validate(matrix: str, fmt: str) -> None:
     metavar="TIME",
     help="Backup time to record (ISO 8601 or seconds since 1970); default SOURCE_DATE_EPOCH, else 2020-01-01.",
 )
+@click.option("--zip", "make_zip", is_flag=True, help="Also write DIR/package.zip: the whole package, reproducibly zipped.")
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 listing the files in DIR a build would change.")
 @reports_errors
-def build(matrix: str, output: str, force: bool, timestamp: str | None) -> None:
+def build(matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool, check_only: bool) -> None:
     """Build the artifacts of MATRIX into DIR.
 
     Everything is generated and validated in memory first; DIR is replaced only
     when all of it is good, so a failed build leaves the previous output as it was.
+    With --check, nothing is written: the exit status says whether DIR is up to
+    date (0) or stale (1), for CI and pre-commit. Give --check the same options
+    (--zip, --timestamp) as the build it checks.
     """
-    from .build import build as run_build
+    from .build import build as run_build, check_build
 
-    result = run_build(matrix, output, force=force, timestamp=timestamp)
+    if check_only:
+        stale = check_build(matrix, output, timestamp=timestamp, zip=make_zip)
+        for item in stale:
+            click.echo(f"{output}/{item.path}: {_STALE_WORDS[item.reason]}")
+        if stale:
+            click.echo(
+                f"{output} is stale: {plural(len(stale), 'file')} would change; rebuild with: cmfw build {matrix} -o {output}",
+                err=True,
+            )
+            sys.exit(1)
+        click.echo(f"{output} is up to date with {matrix}")
+        return
+    result = run_build(matrix, output, force=force, timestamp=timestamp, zip=make_zip)
     policies = result.policyset.policies
     total = sum(len(p.rules) for p in policies)
     click.echo(
         f"built {output}: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}, "
         f"{plural(len(result.files), 'file')}"
     )
+
+
+_STALE_WORDS = {"differs": "differs from a fresh build", "missing": "missing", "obsolete": "would be removed"}
 
 
 @cli.command()

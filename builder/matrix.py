@@ -22,7 +22,8 @@ from typing import Any
 from .addresses import canonical_address
 from .catalog import Catalog, load_catalog
 from .catalog.types import wsus_https
-from .model import DscOptions
+from .dn import DnError, domain_dn, format_dn, parse_dn
+from .model import DscOptions, GpoLink
 from .errors import InputError, Problem
 from .ports import canonical_port
 from .schemacheck import schema_problems, suggest
@@ -91,6 +92,7 @@ class PolicySpec:
     profile_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     rule_ids: str = "cmfw"
     dsc: DscOptions = field(default_factory=DscOptions)
+    links: tuple[GpoLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,9 @@ class _Checker:
                 where = path + ("id",) if "id" in item else path + ("name",)
                 self.fail(where, f"policy id {key!r} is already used by policies[{keys[key.casefold()]}]; give one of them another `id:`")
             keys.setdefault(key.casefold(), i)
+            if key and key.upper() in _RESERVED_NAMES:
+                where = path + ("id",) if "id" in item else path + ("name",)
+                self.fail(where, f"policy id {key!r} is a reserved device name on Windows and cannot name a folder; give the policy another `id:`")
             self.text(path + ("description",), item.get("description"))
 
             ports = dict(base_ports)
@@ -305,9 +310,37 @@ class _Checker:
                     profile_settings=settings,
                     rule_ids=item.get("rule_ids", "cmfw"),
                     dsc=self._dsc(path + ("dsc",), item.get("dsc", {})),
+                    links=self._links(path + ("links",), item.get("links", [])),
                 )
             )
         return out
+
+    def _links(self, path: KeyPath, raw: list[Any]) -> tuple[GpoLink, ...]:
+        domain = domain_dn(self.doc.data["domain"].lower())
+        out: list[GpoLink] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            spec = item if isinstance(item, dict) else {"target": item}
+            where = path + (i, "target") if isinstance(item, dict) else path + (i,)
+            self.text(where, spec["target"])
+            try:
+                rdns = parse_dn(spec["target"])
+            except DnError as exc:
+                self.fail(where, f"not a distinguished name: {exc}")
+                continue
+            head, tail = rdns[: len(rdns) - len(domain)], rdns[len(rdns) - len(domain) :]
+            if len(rdns) < len(domain) or [(k, v.casefold()) for k, v in tail] != [(k, v.casefold()) for k, v in domain]:
+                self.fail(where, f"{spec['target']!r} is not in the domain {format_dn(domain)}; a GPO links to the domain or to its OUs")
+                continue
+            if any(kind != "OU" for kind, _ in head):
+                self.fail(where, f"{spec['target']!r}: a GPO links to the domain or to OUs (OU=...), not to {head[0][0]}= containers")
+                continue
+            canonical = format_dn(head + domain)
+            if canonical.casefold() in seen:
+                self.fail(where, f"links[{seen[canonical.casefold()]}] already links {canonical}")
+            seen.setdefault(canonical.casefold(), i)
+            out.append(GpoLink(canonical, spec.get("order"), spec.get("enforced", False), spec.get("enabled", True)))
+        return tuple(out)
 
     def _dsc(self, path: KeyPath, raw: dict[str, Any]) -> DscOptions:
         merged = {**self.doc.data.get("dsc", {}), **raw}

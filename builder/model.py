@@ -175,6 +175,19 @@ class DscOptions:
 
 
 @dataclass(frozen=True)
+class GpoLink:
+    """Where an import script links a GPO: a canonical DN, with GPMC's link options.
+
+    ``order`` ``None`` means "after the links the target already has".
+    """
+
+    target: str
+    order: int | None = None
+    enforced: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class FeatureChoice:
     """A feature a policy uses, the variant chosen, and which feature brought it in."""
 
@@ -200,6 +213,7 @@ class Policy:
     rules: tuple[Rule, ...] = ()
     profile_settings: tuple[ProfileSetting, ...] = ()
     dsc: DscOptions = field(default_factory=DscOptions)
+    links: tuple[GpoLink, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(sorted(self.rules, key=lambda r: r.id.casefold())))

@@ -74,6 +74,7 @@ class _Resolver:
             rules=tuple(rules),
             profile_settings=profiles.from_matrix(spec.profile_settings),
             dsc=spec.dsc,
+            links=spec.links,
         )
 
     # -- features ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from .jsonlayout import dumps
-from .model import DscOptions, FeatureChoice, Policy, PolicySet, ProfileSetting, rule_from_dict, rule_to_dict
+from .model import DscOptions, FeatureChoice, GpoLink, Policy, PolicySet, ProfileSetting, rule_from_dict, rule_to_dict
 
 PATH = "rules.json"
 FORMAT = "cmfw-rules/1"
@@ -42,11 +42,16 @@ def _policy(policy: Policy) -> dict[str, Any]:
             "networkingdsc_version": policy.dsc.networkingdsc_version,
             "gpregistrypolicydsc_version": policy.dsc.gpregistrypolicydsc_version,
         },
+        "links": [link_to_dict(link) for link in policy.links],
         "profile_settings": [
             {"profile": ps.profile, "name": ps.name, "value": ps.value} for ps in policy.profile_settings
         ],
         "rules": [rule_to_dict(r) for r in policy.rules],
     }
+
+
+def link_to_dict(link: GpoLink) -> dict[str, Any]:
+    return {"target": link.target, "order": link.order, "enforced": link.enforced, "enabled": link.enabled}
 
 
 def emit(policyset: PolicySet) -> dict[str, bytes]:
@@ -71,6 +76,7 @@ def read(data: bytes) -> PolicySet:
                 features=tuple(FeatureChoice(f["id"], f["variant"], f.get("implied_by")) for f in p["features"]),
                 rules=tuple(rule_from_dict(r) for r in p["rules"]),
                 dsc=_dsc(p["dsc"]) if "dsc" in p else DscOptions(),
+                links=tuple(GpoLink(x["target"], x["order"], x["enforced"], x["enabled"]) for x in p.get("links", [])),
                 profile_settings=tuple(
                     ProfileSetting(ps["profile"], ps["name"], ps["value"]) for ps in p.get("profile_settings", [])
                 ),

@@ -18,6 +18,7 @@ from .dsc.check import check_dsc_files
 from .dsc.emit import ROOT as DSC_ROOT
 from .gpo.backup import ROOT as GPO_ROOT
 from .gpo.check import check_backup_root
+from .package import IMPORT_SCRIPT
 from .schemacheck import _validator, load_schema
 
 
@@ -109,6 +110,18 @@ def _rules_validators() -> tuple[Any, Any, Any]:
     return _validator("rules.schema.json"), cls(rule), cls(id_schema)
 
 
+def _import_script(path: str, data: bytes, canonical: bool = True) -> list[Problem]:
+    """The import script parses as PowerShell (tree-sitter-powershell), with no error node."""
+    from .dsc.powershell import parse_errors
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [Problem(path, message=f"not UTF-8 (byte offset {exc.start})")]
+    return [Problem(path, line, 0, "", message) for line, message in parse_errors(text)]
+
+
 _VALIDATORS: dict[str, Callable[[str, bytes, bool], list[Problem]]] = {
     rulesjson.PATH: _rules_json,
+    IMPORT_SCRIPT: _import_script,
 }

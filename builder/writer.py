@@ -16,11 +16,11 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import OutputError
-
-MANIFEST = "build.json"
+from .package import MANIFEST, UNLISTED, file_mode
 _NEW = ".cmfw-new-"
 _OLD = ".cmfw-old-"
 
@@ -33,6 +33,17 @@ def check_relative(path: str) -> PurePosixPath:
     return PurePosixPath(path)
 
 
+def check_paths(files: dict[str, bytes]) -> None:
+    """Every path plain and relative, and no two the same on a case-insensitive file system."""
+    folded: dict[str, str] = {}
+    for path in sorted(files):
+        check_relative(path)
+        key = path.casefold()
+        if key in folded:
+            raise OutputError(f"refusing to write both {folded[key]!r} and {path!r}: they collide on Windows and macOS")
+        folded[key] = path
+
+
 def owned_files(target: Path) -> set[str] | None:
     """Files the previous build wrote (from its manifest), or ``None`` if it has none."""
     try:
@@ -42,7 +53,7 @@ def owned_files(target: Path) -> set[str] | None:
         return None
     if not isinstance(files, dict):
         return None
-    return set(files) | {MANIFEST}
+    return set(files) | set(UNLISTED)
 
 
 def existing_files(target: Path) -> set[str]:
@@ -71,8 +82,7 @@ def foreign_files(target: Path) -> list[str]:
 def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = False) -> None:
     """Replace ``target`` with exactly ``files`` (plus foreign files kept under ``force``)."""
     target = Path(os.path.realpath(target))
-    for path in files:
-        check_relative(path)
+    check_paths(files)
     _recover(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a directory")
@@ -92,7 +102,9 @@ def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = Fal
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(target / rel, destination, follow_symlinks=False)
         for rel in sorted(files):
-            _write_file(staging / rel, files[rel])
+            _write_file(staging / rel, files[rel], file_mode(rel))
+        for folder in sorted({parent for rel in files for parent in PurePosixPath(rel).parents} - {PurePosixPath(".")}):
+            os.chmod(staging / folder, 0o755)
         os.chmod(staging, 0o755)
         _fsync_dir(staging)
         _swap(staging, target)
@@ -101,11 +113,14 @@ def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = Fal
         raise
 
 
-def _write_file(path: Path, data: bytes) -> None:
+def _write_file(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "xb") as fh:
         fh.write(data)
         fh.flush()
+        # A fixed mode, whatever the umask: the same build gives the same tree.
+        if hasattr(os, "fchmod"):  # not on Windows, where modes mean little
+            os.fchmod(fh.fileno(), mode)
         os.fsync(fh.fileno())
 
 
@@ -145,3 +160,31 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A file a build would change, and why (``differs``, ``missing``, ``obsolete``)."""
+
+    path: str
+    reason: str
+
+
+def stale_files(target: Path | str, files: dict[str, bytes]) -> list[Stale]:
+    """How ``target`` differs from ``files``; foreign files are not cmfw's business.
+
+    ``obsolete`` files are ones the previous build wrote (per its build.json) that
+    the new build no longer produces.
+    """
+    target = Path(target)
+    out: list[Stale] = []
+    for rel in sorted(files):
+        path = target / rel
+        if path.is_symlink() or not path.is_file():
+            out.append(Stale(rel, "missing"))
+        elif path.stat().st_size != len(files[rel]) or path.read_bytes() != files[rel]:
+            out.append(Stale(rel, "differs"))
+    present = existing_files(target) if target.is_dir() else set()
+    owned = owned_files(target) or set()
+    out.extend(Stale(rel, "obsolete") for rel in sorted((owned & present) - set(files)))
+    return out

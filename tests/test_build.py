@@ -14,7 +14,7 @@ from .conftest import EXAMPLE, GOLDEN, snapshot
 
 
 def test_committed_output_matches_a_fresh_build() -> None:
-    fresh = render(EXAMPLE).files
+    fresh = render(EXAMPLE, out_dir=GOLDEN).files
     committed = snapshot(GOLDEN)
     stale = sorted(p for p in set(fresh) | set(committed) if fresh.get(p) != committed.get(p))
     assert not stale, (
@@ -32,20 +32,20 @@ def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
 def test_working_directory_does_not_matter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(EXAMPLE, tmp_path / "contoso.yaml")
     monkeypatch.chdir(tmp_path)
-    local = render("contoso.yaml").files
+    local = render("contoso.yaml", out_dir="out", zip=True).files
     monkeypatch.chdir("/")
-    assert render(os.fspath(EXAMPLE)).files == local
+    assert render(os.fspath(tmp_path / "contoso.yaml"), out_dir=tmp_path / "out", zip=True).files == local
 
 
 def test_build_manifest_lists_every_file_with_its_hash() -> None:
     import hashlib
     import json
 
-    files = render(EXAMPLE).files
+    files = render(EXAMPLE, out_dir=GOLDEN).files
     manifest = json.loads(files["build.json"])
-    assert manifest["matrix"]["file"] == "contoso.yaml"
+    assert manifest["matrix"] == {"path": "../../examples/contoso.yaml", "sha256": hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()}
     assert manifest["files"] == {
-        path: hashlib.sha256(data).hexdigest() for path, data in files.items() if path != "build.json"
+        path: hashlib.sha256(data).hexdigest() for path, data in files.items() if path not in ("build.json", "SHA256SUMS")
     }
     assert [p["key"] for p in manifest["policies"]] == ["Consoles", "Kiosks", "Laptops", "PxeDPs", "Servers", "Workstations"]
 

@@ -144,9 +144,10 @@ def test_build_writes_and_refuses_foreign_directories(runner: CliRunner, tmp_pat
     out = tmp_path / "out"
     result = run(runner, "build", EXAMPLE, "-o", out)
     assert result.exit_code == 0
-    assert result.output == f"built {out}: 6 policies, 121 rules, 65 files\n"
+    assert result.output == f"built {out}: 6 policies, 121 rules, 68 files\n"
     written = sorted(snapshot(out))
-    assert written[0] == "build.json" and "gpo/manifest.xml" in written and written[-1] == "rules.json"
+    assert written[:3] == ["Import-CmfwGpo.ps1", "SHA256SUMS", "build.json"] and "gpo/manifest.xml" in written
+    assert written[-1] == "rules.json"
     assert sum(p.endswith(".mof") for p in written) == 7
     assert sum(p.endswith("/registry.pol") for p in written) == 6
     foreign = tmp_path / "src"

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.dsc.powershell import Raw, environment, literal, quote, syntax_problems
+from builder.dsc.powershell import Raw, literal, quote, syntax_problems
+from builder.templating import environment
 
 
 def test_every_single_quote_powershell_knows_is_doubled() -> None:
@@ -22,7 +23,7 @@ def test_literals() -> None:
 
 
 def test_templates_cannot_insert_raw_text() -> None:
-    template = environment().from_string("Name = {{ value }}")
+    template = environment("dsc", literal).from_string("Name = {{ value }}")
     assert template.render(value="x'; Remove-Item C:\\ -Recurse; '") == "Name = 'x''; Remove-Item C:\\ -Recurse; '''"
     import jinja2
 

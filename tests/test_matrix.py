@@ -206,7 +206,7 @@ def test_address_set_entries_any_is_not_an_address() -> None:
     "name, fragment",
     [
         ("'Bad\\nName'", "contains a line break at position 4"),
-        ("'Nul\\0'", "contains a NUL character"),
+        ("'Nil\\0'", "contains a NUL character"),
         ("'  padded'", "starts or ends with white space"),
         ("'trojan\\u202Ename'", "bidirectional control U+202E"),
     ],

@@ -66,11 +66,11 @@ def test_failure_while_writing_leaves_the_previous_build(tmp_path: Path, monkeyp
     before = snapshot(out)
     calls = []
 
-    def failing(path: Path, data: bytes) -> None:
+    def failing(path: Path, data: bytes, mode: int) -> None:
         calls.append(path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        original(path, data)
+        original(path, data, mode)
 
     original = writer._write_file
     monkeypatch.setattr(writer, "_write_file", failing)

@@ -15,23 +15,19 @@ from datetime import datetime
 from ..model import PolicySet
 from . import v3
 from .mof import MofResource, write_document
+from .powershell import script_bytes
 from .resources import instances
 from .script import configuration_data, configuration_script
 
 ROOT = "dsc"
-BOM = "\ufeff"
-
-
-def _windows_text(text: str) -> bytes:
-    return (BOM + text.replace("\r\n", "\n").replace("\n", "\r\n")).encode("utf-8")
 
 
 def emit(policyset: PolicySet, moment: datetime) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for policy in policyset.policies:
         folder = f"{ROOT}/{policy.key}"
-        files[f"{folder}/{policy.key}.ps1"] = _windows_text(configuration_script(policy))
-        files[f"{folder}/{policy.key}.psd1"] = _windows_text(configuration_data(policy))
+        files[f"{folder}/{policy.key}.ps1"] = script_bytes(configuration_script(policy))
+        files[f"{folder}/{policy.key}.psd1"] = script_bytes(configuration_data(policy))
         resources = [
             MofResource(
                 mof_class=i.mof_class,

@@ -46,31 +46,20 @@ def literal(value: Any) -> str:
     raise TypeError(f"no PowerShell literal for {type(value).__name__}")
 
 
-@functools.cache
-def environment() -> Any:
-    """Jinja2 environment for templates/dsc: StrictUndefined, every output a literal."""
-    import jinja2
+def script_bytes(text: str) -> bytes:
+    """A script as Windows PowerShell 5.1 reads it right: UTF-8 with a BOM, CRLF line ends.
 
-    from ..resources import template_path
-
-    def finalize(value: Any) -> str:
-        if isinstance(value, jinja2.Undefined):
-            str(value)  # StrictUndefined raises here, naming the missing variable
-        return literal(value)
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_path("dsc"))),
-        undefined=jinja2.StrictUndefined,
-        finalize=finalize,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    Without the BOM, 5.1 decodes a script in the ANSI code page, and any non-ASCII
+    value (a rule name in another language) would arrive garbled.
+    """
+    return ("\ufeff" + text.replace("\r\n", "\n").replace("\n", "\r\n")).encode("utf-8")
 
 
-def render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(**context)
+def render(template: str, folder: str = "dsc", **context: Any) -> str:
+    """Render ``templates/<folder>/<template>`` with every value a PowerShell literal."""
+    from ..templating import render as render_template
+
+    return render_template(folder, literal, template, **context)
 
 
 # -- checking generated PowerShell ------------------------------------------------------------
@@ -114,6 +103,23 @@ def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[
 
     tree = _parser().parse(source.encode("utf-8"))
     allowed = {v.lower() for v in allowed_variables}
+    out = _errors(tree)
+    captures = QueryCursor(_query()).captures(tree.root_node)
+    for node in captures.get("code", []):
+        out.append((node.start_point[0] + 1, f"{node.type.replace('_', ' ')} found: values must be single-quoted literals"))
+    for node in captures.get("variable", []):
+        name = (node.text or b"").decode("utf-8", "replace").lower()
+        if name not in allowed:
+            out.append((node.start_point[0] + 1, f"variable {name} found: values must be single-quoted literals"))
+    return sorted(set(out))
+
+
+def parse_errors(source: str) -> list[tuple[int, str]]:
+    """(line, message) for every syntax error tree-sitter-powershell finds in a script."""
+    return sorted(set(_errors(_parser().parse(source.encode("utf-8")))))
+
+
+def _errors(tree: Any) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
     if tree.root_node.has_error:
         # Rare (a bug): walk the tree to say where.
@@ -125,14 +131,7 @@ def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[
             elif node.is_missing:
                 out.append((node.start_point[0] + 1, f"PowerShell syntax error: missing {node.type}"))
             stack.extend(node.children)
-    captures = QueryCursor(_query()).captures(tree.root_node)
-    for node in captures.get("code", []):
-        out.append((node.start_point[0] + 1, f"{node.type.replace('_', ' ')} found: values must be single-quoted literals"))
-    for node in captures.get("variable", []):
-        name = (node.text or b"").decode("utf-8", "replace").lower()
-        if name not in allowed:
-            out.append((node.start_point[0] + 1, f"variable {name} found: values must be single-quoted literals"))
-    return sorted(set(out))
+    return out
 
 
 def check_script(path: str, source: str, allowed_variables: Iterable[str] = ()) -> None:

@@ -54,12 +54,19 @@ def backup_id(policy: Policy, pol: bytes) -> str:
 
 def emit(policyset: PolicySet, moment: datetime) -> dict[str, bytes]:
     """Every file of the backup root, by path relative to the build root."""
+    return emit_backups(policyset, moment)[0]
+
+
+def emit_backups(policyset: PolicySet, moment: datetime) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Like :func:`emit`, plus the backup ID of each policy (by policy key)."""
     files: dict[str, bytes] = {}
+    ids: dict[str, str] = {}
     instances = []
     for policy in policyset.policies:
         encoded = encode_policy(policy)
         pol = registrypol.encode(encoded.entries)
         bid = backup_id(policy, pol)
+        ids[policy.key] = bid
         inst = _backup_inst(policyset.domain, policy, bid, moment)
         instances.append(inst)
         folder = f"{ROOT}/{bid}"
@@ -74,7 +81,7 @@ def emit(policyset: PolicySet, moment: datetime) -> dict[str, bytes]:
         + "</Backups>"
     )
     files[f"{ROOT}/manifest.xml"] = manifest.encode("utf-8")
-    return files
+    return files, ids
 
 
 def _backup_inst(domain: str, policy: Policy, bid: str, moment: datetime) -> str:
