@@ -257,7 +257,19 @@ def verify(guid, pol):
     print("verified (version %d)" % version_of(record))
 
 
-{"find": find, "upload": upload, "verify": verify}[command](*args)
+def linked(guid, target):
+    # How the GPO is linked to target, from its gPLink ("[LDAP://cn={GUID},...;options]"):
+    # "absent", or the options (1 disabled, 2 enforced).
+    found = samdb.search(base=target, scope=ldb.SCOPE_BASE, attrs=["gPLink"])
+    links = str(found[0].get("gPLink", idx=0) or "")
+    for link_guid, options in re.findall(r"(?i)\[LDAP://cn=(\{[0-9a-f-]{36}\}),[^;\]]*;(\d+)\]", links):
+        if link_guid.upper() == guid.upper():
+            print(int(options))
+            return
+    print("absent")
+
+
+{"find": find, "upload": upload, "verify": verify, "linked": linked}[command](*args)
 PYTHON
 
 helper() {
@@ -291,13 +303,25 @@ for ((i = 0; i < ${#POLICIES[@]}; i += 4)); do
     if [ "$LINK" -eq 1 ]; then
         for ((j = 0; j < ${#LINKS[@]}; j += 5)); do
             [ "${LINKS[j]}" = "$key" ] || continue
-            options=()
-            if [ "${LINKS[j + 3]}" = true ]; then options+=(--enforce); fi
-            if [ "${LINKS[j + 4]}" = false ]; then options+=(--disable); fi
-            if samba-tool gpo setlink "${LINKS[j + 1]}" "$guid" "${options[@]+"${options[@]}"}" "${AUTH[@]}" >/dev/null; then
-                echo "   linked to ${LINKS[j + 1]}"
+            target=${LINKS[j + 1]}
+            options=() wanted=0
+            if [ "${LINKS[j + 3]}" = true ]; then options+=(--enforce); wanted=$((wanted | 2)); fi
+            if [ "${LINKS[j + 4]}" = false ]; then options+=(--disable); wanted=$((wanted | 1)); fi
+            if ! state=$(helper linked "$guid" "$target"); then
+                echo "   cannot read the links of $target" >&2; status=1; continue
+            fi
+            if [ "$state" = "$wanted" ]; then
+                echo "   link to $target unchanged"
+                continue
+            fi
+            # samba-tool cannot change a link's options in place: relink it.
+            if [ "$state" != absent ] && ! samba-tool gpo dellink "$target" "$guid" "${AUTH[@]}" >/dev/null; then
+                echo "   samba-tool gpo dellink $target failed" >&2; status=1; continue
+            fi
+            if samba-tool gpo setlink "$target" "$guid" "${options[@]+"${options[@]}"}" "${AUTH[@]}" >/dev/null; then
+                echo "   linked to $target"
             else
-                echo "   samba-tool gpo setlink ${LINKS[j + 1]} failed" >&2
+                echo "   samba-tool gpo setlink $target failed" >&2
                 status=1
             fi
         done
