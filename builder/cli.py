@@ -217,19 +217,29 @@ def check(path: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("path", metavar="PATH")
-@FORMAT
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "lines"]),
+    default="text",
+    show_default=True,
+    help="text: tables; json: stable and documented; lines: one line per rule, for git textconv.",
+)
 @reports_errors
 def inspect(path: str, fmt: str) -> None:
     """List the firewall rules and profile settings in PATH.
 
-    PATH is a cmfw build, a GPO backup root, one backup folder, a registry.pol or an
-    LGPO text file. Rules that cannot be read are reported (exit 2) after the rest.
+    PATH is a cmfw build, a GPO backup root, one backup folder, a registry.pol, an
+    LGPO text file or a MOF. Rules that cannot be read are reported (exit 2) after
+    the rest.
     """
-    from .inspect import format_inspect, inspect as read, inspect_document
+    from .inspect import format_inspect, format_lines, inspect as read, inspect_document
 
     gpos = read(path)
     if fmt == "json":
         _print_json(inspect_document(gpos))
+    elif fmt == "lines":
+        click.echo(format_lines(gpos), nl=False)
     else:
         click.echo(format_inspect(gpos))
     problems = [(g.source, m) for g in gpos for m in g.problems]
@@ -237,6 +247,40 @@ def inspect(path: str, fmt: str) -> None:
         click.echo(f"{source}: error: {message}", err=True)
     if problems:
         sys.exit(2)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("paths", nargs=-1, metavar="A B")
+@FORMAT
+@reports_errors
+def diff(paths: tuple[str, ...], fmt: str) -> None:
+    """Show the rule-level differences between A and B; exit 1 when they differ.
+
+    A and B are each a matrix (.yaml, built in memory), a cmfw build, a GPO backup
+    root or folder, a registry.pol, an LGPO text file or a MOF. GPOs pair up by
+    display name, rules by ID; every changed field is listed.
+
+    Given git's seven arguments (PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX
+    NEW-MODE) it compares OLD-FILE with NEW-FILE and exits 0, as git's external
+    diff drivers must; see docs/diff.md for the .gitattributes line.
+    """
+    from .diff import diff_document, diff_paths, format_diff
+
+    git = len(paths) in (7, 9)
+    if len(paths) == 2:
+        a, b = paths
+    elif git:
+        a, b = paths[1], paths[4]
+    else:
+        raise click.UsageError(f"expected two paths (A B), got {len(paths)}")
+    labels = (f"a/{paths[0]}", f"b/{paths[7] if len(paths) == 9 else paths[0]}") if git else None
+    result = diff_paths(a, b, labels)
+    if fmt == "json":
+        _print_json(diff_document(result))
+    else:
+        click.echo(format_diff(result))
+    if not result.identical and not git:
+        sys.exit(1)
 
 
 def _print_json(data: Any) -> None:

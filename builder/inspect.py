@@ -76,3 +76,34 @@ def format_inspect(gpos: list[GpoContent]) -> str:
             lines.append(table(headers, rows, indent=2))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def format_lines(gpos: list[GpoContent]) -> str:
+    """One line per GPO header, setting and rule, no alignment and no file paths.
+
+    Made for ``git diff`` (a ``textconv`` filter): a change to one rule changes one
+    line, and nothing depends on where the file was read from.
+    """
+    lines: list[str] = []
+    for g in gpos:
+        lines.append(f"[{g.name or 'GPO'}]" + (f" {g.gpo_guid}" if g.gpo_guid else ""))
+        if g.policy_version is not None:
+            lines.append(f"PolicyVersion = {_version(g.policy_version)}")
+        lines += [f"{s.profile or 'Global'}/{s.name} = {s.value}" for s in g.profile_settings]
+        for rule in g.rules:
+            fields = [
+                f"{key}={_flat(value)}"
+                for key, value in rule_to_dict(rule).items()
+                if key not in ("id", "feature", "source") and value not in ("", [], None)
+            ]
+            lines.append(f"{rule.id}: " + " | ".join(fields))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _flat(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join("=".join(v) if isinstance(v, list) else str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

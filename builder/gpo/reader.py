@@ -93,9 +93,13 @@ def read_path(path: str | Path) -> list[GpoContent]:
         files = read_tree(p, p.name + "/")
         return [_from_folder(files, p.name, str(p.parent))]
     root = p / "gpo" if kind == "build" else p
-    files = read_tree(root)
+    return read_backups(read_tree(root), str(root))
+
+
+def read_backups(files: dict[str, bytes], base: str) -> list[GpoContent]:
+    """Every backup folder in ``files`` (paths relative to a backup root)."""
     folders = sorted({rel.split("/", 1)[0] for rel in files if GUID_FOLDER.fullmatch(rel.split("/", 1)[0])})
-    return [_from_folder(files, folder, str(root)) for folder in folders if f"{folder}/Backup.xml" in files]
+    return [_from_folder(files, folder, base) for folder in folders if f"{folder}/Backup.xml" in files]
 
 
 def _read_file(path: Path) -> bytes:

@@ -110,13 +110,14 @@ for wanted in "${ONLY[@]+"${ONLY[@]}"}"; do
 done
 echo "Package verified: every file matches SHA256SUMS."
 
-command -v samba-tool >/dev/null || fail "samba-tool not found: run this on a Samba AD DC or install samba"
-"$PYTHON" -c 'import samba.samba3.libsmb_samba_internal' 2>/dev/null \
-    || fail "$PYTHON cannot import Samba's Python bindings (python3-samba); set CMFW_SAMBA_PYTHON"
-
-if [ "$DRY_RUN" -eq 0 ] && [ -z "${PASSWD:-}" ]; then
-    read -r -s -p "Password for $USER_NAME: " PASSWD
-    echo
+if [ "$DRY_RUN" -eq 0 ]; then
+    command -v samba-tool >/dev/null || fail "samba-tool not found: run this on a Samba AD DC or install samba"
+    "$PYTHON" -c 'import samba.samba3.libsmb_samba_internal' 2>/dev/null \
+        || fail "$PYTHON cannot import Samba's Python bindings (python3-samba); set CMFW_SAMBA_PYTHON"
+    if [ -z "${PASSWD:-}" ]; then
+        read -r -s -p "Password for $USER_NAME: " PASSWD
+        echo
+    fi
 fi
 export PASSWD="${PASSWD:-}"
 AUTH=(-H "$URL" -U "$USER_NAME" --use-kerberos=off)

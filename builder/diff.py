@@ -1,0 +1,318 @@
+"""``cmfw diff``: what changes, rule by rule, between two policies.
+
+Each side is a matrix (built in memory), a cmfw build, a GPO backup root or
+folder, a ``registry.pol``, an LGPO text file or a MOF. Both sides are read the
+same way, from the firewall artifacts, so a matrix compares with what is already
+in a build or in a backup taken from a domain controller. GPOs pair up by display
+name (a single unnamed file on each side pairs with the other), rules by ID
+(without regard to case, as Windows compares registry value names).
+
+The result is data (:class:`Diff`); :func:`format_diff` and :func:`diff_document`
+turn it into text or the documented JSON (``cmfw-diff/1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .gpo.reader import GpoContent, kind_of, read_backups, read_path
+from .model import PROFILES, GpoLink, Rule, rule_to_dict
+from .package import MANIFEST
+from .words import plural
+
+FORMAT = "cmfw-diff/1"
+MATRIX_SUFFIXES = (".yaml", ".yml")
+#: Rule fields a GPO does not carry; a matrix knows them, a backup does not.
+_NOT_COMPARED = ("id", "feature", "source")
+_EMPTY = ("/dev/null", "nul", "NUL")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs: its name, the value on side A and on side B."""
+
+    field: str
+    a: Any
+    b: Any
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    id: str
+    name: str
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    """How one GPO differs; ``status`` is ``added``, ``removed`` or ``changed``."""
+
+    name: str
+    status: str
+    added: tuple[Rule, ...] = ()
+    removed: tuple[Rule, ...] = ()
+    changed: tuple[RuleChange, ...] = ()
+    settings: tuple[Change, ...] = ()
+    links: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a diff. ``links`` (GPO name → links) only when the side knows them:
+    a matrix or a cmfw build does, a GPO backup does not."""
+
+    path: str
+    kind: str
+    gpos: tuple[GpoContent, ...]
+    links: dict[str, tuple[GpoLink, ...]] | None = None
+
+    @property
+    def rules(self) -> int:
+        return sum(len(g.rules) for g in self.gpos)
+
+
+@dataclass(frozen=True)
+class Diff:
+    a: Side
+    b: Side
+    policies: tuple[PolicyDiff, ...]
+
+    @property
+    def identical(self) -> bool:
+        return not self.policies
+
+
+def load_side(path: str | Path) -> Side:
+    """Read one side; a path that is nothing cmfw can read raises :class:`InputError`."""
+    text = str(path)
+    if text in _EMPTY:
+        return Side(text, "empty", ())
+    p = Path(text)
+    if p.is_file() and p.suffix.lower() in MATRIX_SUFFIXES:
+        from .build import render
+
+        result = render(p)
+        gpo = {rel[4:]: data for rel, data in result.files.items() if rel.startswith("gpo/")}
+        links = {pol.name: pol.links for pol in result.policyset.policies}
+        return Side(text, "matrix", tuple(read_backups(gpo, text)), links)
+    kind = kind_of(p)
+    return Side(text, kind, tuple(read_path(p)), _build_links(p) if kind == "build" else None)
+
+
+def _build_links(root: Path) -> dict[str, tuple[GpoLink, ...]] | None:
+    import json
+
+    try:
+        policies = json.loads((root / MANIFEST).read_text(encoding="utf-8"))["policies"]
+        return {
+            p["name"]: tuple(GpoLink(x["target"], x["order"], x["enforced"], x["enabled"]) for x in p["links"])
+            for p in policies
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # an older or damaged build.json: compare the GPOs only
+
+
+def diff_paths(a: str | Path, b: str | Path, labels: tuple[str, str] | None = None) -> Diff:
+    """Compare two paths; ``labels`` replace the paths in the output (git's temp files)."""
+    left, right = load_side(a), load_side(b)
+    if labels:
+        left, right = replace(left, path=labels[0]), replace(right, path=labels[1])
+    return diff_sides(left, right)
+
+
+def diff_sides(a: Side, b: Side) -> Diff:
+    pairs: list[tuple[str, GpoContent | None, GpoContent | None]] = []
+    if len(a.gpos) == 1 and len(b.gpos) == 1 and not (a.gpos[0].name and b.gpos[0].name):
+        pairs.append((a.gpos[0].name or b.gpos[0].name or b.gpos[0].source, a.gpos[0], b.gpos[0]))
+    else:
+        left = {_gpo_key(g): g for g in a.gpos}
+        right = {_gpo_key(g): g for g in b.gpos}
+        for key in sorted(set(left) | set(right)):
+            ga, gb = left.get(key), right.get(key)
+            pairs.append(((ga or gb).name or key, ga, gb))  # type: ignore[union-attr]
+    policies = []
+    for name, ga, gb in pairs:
+        links: tuple[Change, ...] = ()
+        if a.links is not None and b.links is not None and ga is not None and gb is not None:
+            links = _links_diff(a.links.get(ga.name, ()), b.links.get(gb.name, ()))
+        found = _diff_gpo(name, ga, gb, links)
+        if found is not None:
+            policies.append(found)
+    return Diff(a, b, tuple(policies))
+
+
+def _links_diff(a: tuple[GpoLink, ...], b: tuple[GpoLink, ...]) -> tuple[Change, ...]:
+    left = {link.target.casefold(): link for link in a}
+    right = {link.target.casefold(): link for link in b}
+    return tuple(
+        Change((right.get(k) or left[k]).target, _link_text(left.get(k)), _link_text(right.get(k)))
+        for k in sorted(set(left) | set(right))
+        if _link_text(left.get(k)) != _link_text(right.get(k))
+    )
+
+
+def _link_text(link: GpoLink | None) -> str | None:
+    if link is None:
+        return None
+    words = ["enabled" if link.enabled else "disabled"]
+    if link.enforced:
+        words.append("enforced")
+    if link.order is not None:
+        words.append(f"order {link.order}")
+    return ", ".join(words)
+
+
+def _gpo_key(gpo: GpoContent) -> str:
+    return (gpo.name or gpo.source).casefold()
+
+
+def _diff_gpo(name: str, a: GpoContent | None, b: GpoContent | None, links: tuple[Change, ...]) -> PolicyDiff | None:
+    if a is None and b is not None:
+        return PolicyDiff(name, "added", added=tuple(b.rules), settings=_settings_diff(None, b))
+    if b is None and a is not None:
+        return PolicyDiff(name, "removed", removed=tuple(a.rules), settings=_settings_diff(a, None))
+    assert a is not None and b is not None
+    left = {r.id.casefold(): r for r in a.rules}
+    right = {r.id.casefold(): r for r in b.rules}
+    added = tuple(right[k] for k in sorted(set(right) - set(left)))
+    removed = tuple(left[k] for k in sorted(set(left) - set(right)))
+    changed = []
+    for key in sorted(set(left) & set(right)):
+        changes = _rule_changes(left[key], right[key])
+        if changes:
+            changed.append(RuleChange(right[key].id, right[key].name, changes))
+    settings = _settings_diff(a, b)
+    if not (added or removed or changed or settings or links):
+        return None
+    return PolicyDiff(name, "changed", added, removed, tuple(changed), settings, links)
+
+
+def _rule_changes(a: Rule, b: Rule) -> tuple[Change, ...]:
+    da, db = rule_to_dict(a), rule_to_dict(b)
+    return tuple(Change(k, da[k], db[k]) for k in da if k not in _NOT_COMPARED and da[k] != db[k])
+
+
+def _settings_diff(a: GpoContent | None, b: GpoContent | None) -> tuple[Change, ...]:
+    left = {(s.profile, s.name): s.value for s in (a.profile_settings if a else [])}
+    right = {(s.profile, s.name): s.value for s in (b.profile_settings if b else [])}
+    order = {p: i for i, p in enumerate(("",) + PROFILES)}
+    keys = sorted(set(left) | set(right), key=lambda k: (order.get(k[0], 9), k[0], k[1]))
+    return tuple(
+        Change(f"{profile or 'Global'}/{name}", left.get((profile, name)), right.get((profile, name)))
+        for profile, name in keys
+        if left.get((profile, name)) != right.get((profile, name))
+    )
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def diff_document(diff: Diff) -> dict[str, Any]:
+    """The JSON form (docs/diff.md): stable keys, rules in the shape of rules.json."""
+    return {
+        "format": FORMAT,
+        "a": {"path": diff.a.path, "kind": diff.a.kind},
+        "b": {"path": diff.b.path, "kind": diff.b.kind},
+        "identical": diff.identical,
+        "summary": _summary(diff),
+        "policies": [
+            {
+                "name": p.name,
+                "status": p.status,
+                "rules_added": [rule_to_dict(r) for r in p.added],
+                "rules_removed": [rule_to_dict(r) for r in p.removed],
+                "rules_changed": [
+                    {"id": c.id, "name": c.name, "fields": {ch.field: {"a": ch.a, "b": ch.b} for ch in c.changes}}
+                    for c in p.changed
+                ],
+                "settings_changed": {ch.field: {"a": ch.a, "b": ch.b} for ch in p.settings},
+                "links_changed": {ch.field: {"a": ch.a, "b": ch.b} for ch in p.links},
+            }
+            for p in diff.policies
+        ],
+    }
+
+
+def _summary(diff: Diff) -> dict[str, int]:
+    ps = diff.policies
+    return {
+        "policies_added": sum(p.status == "added" for p in ps),
+        "policies_removed": sum(p.status == "removed" for p in ps),
+        "policies_changed": sum(p.status == "changed" for p in ps),
+        "rules_added": sum(len(p.added) for p in ps),
+        "rules_removed": sum(len(p.removed) for p in ps),
+        "rules_changed": sum(len(p.changed) for p in ps),
+        "settings_changed": sum(len(p.settings) for p in ps),
+        "links_changed": sum(len(p.links) for p in ps),
+    }
+
+
+def format_diff(diff: Diff) -> str:
+    """A review-friendly text diff: ``+``/``-``/``~`` per policy, rule and field."""
+    lines = [f"--- {diff.a.path} ({diff.a.kind})", f"+++ {diff.b.path} ({diff.b.kind})"]
+    if diff.identical:
+        lines.append(
+            f"no differences: {plural(len(diff.b.gpos), 'GPO')}, {plural(diff.b.rules, 'rule')}"
+        )
+        return "\n".join(lines)
+    for p in diff.policies:
+        if p.status == "added":
+            lines.append(f"+ {p.name}: new GPO, {plural(len(p.added), 'rule')}")
+        elif p.status == "removed":
+            lines.append(f"- {p.name}: GPO removed, with {plural(len(p.removed), 'rule')}")
+        else:
+            lines.append(f"~ {p.name}")
+        lines += [f"    + {r.id}  {describe_rule(r)}" for r in p.added]
+        lines += [f"    - {r.id}  {describe_rule(r)}" for r in p.removed]
+        for change in p.changed:
+            lines.append(f"    ~ {change.id}")
+            lines += [f"        {c.field}: {_value(c.a)} -> {_value(c.b)}" for c in change.changes]
+        if p.settings:
+            lines.append("    ~ profile settings")
+            lines += [f"        {c.field}: {_value(c.a)} -> {_value(c.b)}" for c in p.settings]
+        if p.links:
+            lines.append("    ~ links")
+            lines += [f"        {c.field}: {_value(c.a)} -> {_value(c.b)}" for c in p.links]
+    s = _summary(diff)
+    counted = [
+        ("policies_changed", "GPO", "changed"), ("policies_added", "GPO", "added"), ("policies_removed", "GPO", "removed"),
+        ("rules_added", "rule", "added"), ("rules_removed", "rule", "removed"), ("rules_changed", "rule", "changed"),
+        ("settings_changed", "profile setting", "changed"), ("links_changed", "link", "changed"),
+    ]
+    lines.append(", ".join(f"{plural(s[key], noun)} {verb}" for key, noun, verb in counted if s[key]))
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, list):
+        return ",".join(str(v) if not isinstance(v, list) else "=".join(v) for v in value) if value else "(any)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value == "":
+        return "(empty)"
+    return str(value)
+
+
+def describe_rule(rule: Rule) -> str:
+    """One line that says what a rule lets through."""
+    parts = [rule.direction, rule.action, rule.protocol_name]
+    if rule.local_ports:
+        parts.append("local " + ",".join(rule.local_ports))
+    if rule.remote_ports:
+        parts.append("remote " + ",".join(rule.remote_ports))
+    if rule.icmp_types:
+        parts.append("icmp " + ",".join(rule.icmp_types))
+    if rule.remote_addresses:
+        parts.append(("from " if rule.direction == "In" else "to ") + ",".join(rule.remote_addresses))
+    if rule.program:
+        parts.append("program " + rule.program)
+    if rule.service:
+        parts.append("service " + rule.service)
+    parts.append("profiles " + ",".join(rule.profiles))
+    if not rule.enabled:
+        parts.append("disabled")
+    return " ".join(parts) + f'  "{rule.name}"'
