@@ -265,7 +265,15 @@ function Set-CmfwLink {
     if ($null -ne $Spec['order']) {
         $linkArgs['Order'] = [int] $Spec['order']
     }
-    $existing = @((Get-GPInheritance -Target $linkArgs['Target'] @Target).GpoLinks | Where-Object { $_.GpoId -eq $Gpo.Id })
+    $links = @((Get-GPInheritance -Target $linkArgs['Target'] @Target).GpoLinks)
+    $existing = @($links | Where-Object { $_.GpoId -eq $Gpo.Id })
+    if ($linkArgs.ContainsKey('Order')) {
+        # Windows refuses an order past the end of the target's links: take the last place.
+        $last = $(if ($existing.Count -gt 0) { $links.Count } else { $links.Count + 1 })
+        if ($linkArgs['Order'] -gt $last) {
+            $linkArgs['Order'] = $last
+        }
+    }
     if ($existing.Count -gt 0) {
         Set-GPLink @linkArgs @Target | Out-Null
         return "updated link on $($linkArgs['Target'])"

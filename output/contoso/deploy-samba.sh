@@ -35,7 +35,9 @@ Exit status: 0 done and verified, 1 a check or a step failed, 2 bad usage.
 EOF
 }
 
+# The data below is text, single-quoted: "$(...)" or a curly quote in a name stays as it is.
 # key, display name, registry.pol in this package, number of firewall rules
+# shellcheck disable=SC2016,SC1111,SC1112
 POLICIES=(
     'Consoles' 'ConfigMgr Console Workstations' 'gpo/{80489061-175F-5BB3-953B-1E4D1345443D}/DomainSysvol/GPO/Machine/registry.pol' 2
     'Kiosks' 'ConfigMgr Clients - Kiosks' 'gpo/{CAFA1872-1489-529B-BDED-74C2C86E07D8}/DomainSysvol/GPO/Machine/registry.pol' 15
@@ -45,6 +47,7 @@ POLICIES=(
     'Workstations' 'ConfigMgr Clients - Workstations' 'gpo/{32C065D0-C3DA-536F-A6C5-B586BA9008E7}/DomainSysvol/GPO/Machine/registry.pol' 55
 )
 # key, target DN, link order (unused by Samba), enforced, enabled
+# shellcheck disable=SC2016,SC1111,SC1112
 LINKS=(
     'Laptops' 'OU=Laptops,OU=Clients,DC=corp,DC=contoso,DC=com' '' true true
     'Servers' 'OU=Member Servers,DC=corp,DC=contoso,DC=com' '' false false

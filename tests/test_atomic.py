@@ -1,0 +1,149 @@
+"""Builds that fail, are interrupted or are killed leave the previous output exactly as it was;
+builds from anywhere, in any locale, time zone or umask, give the same bytes.
+
+These run the real command in a subprocess (``python -m builder``), because signals and
+the process environment are what they are about.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLE, ROOT, snapshot
+
+FEATURES = "client-requests, client-notification, software-updates, {remote-control: {from: consoles}}, wake-up-proxy, remote-desktop"
+
+
+def big_matrix(policies: int) -> str:
+    lines = ["version: 1", "domain: corp.contoso.com", "addresses:", "  consoles: [10.20.0.0/24]", "policies:"]
+    for i in range(policies):
+        lines += [f"  - name: Policy {i}", f"    id: P{i}", f"    features: [{FEATURES}]"]
+    return "\n".join(lines) + "\n"
+
+
+def cmfw(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None, umask: int | None = None) -> subprocess.Popen[bytes]:
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "builder", *map(str, args)],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,  # noqa: PLW1509 - test only
+    )
+
+
+def finish(process: subprocess.Popen[bytes]) -> int:
+    """Wait for the process, closing its pipes; its exit status (stderr shown on failure)."""
+    _, stderr = process.communicate(timeout=300)
+    if process.returncode not in (0, 1, 2):
+        sys.stderr.write(stderr.decode(errors="replace"))
+    return process.returncode
+
+
+def modes(directory: Path) -> dict[str, int]:
+    return {p.relative_to(directory).as_posix(): p.stat().st_mode & 0o777 for p in sorted(directory.rglob("*"))}
+
+
+def wait_for_staging(parent: Path, name: str, process: subprocess.Popen[bytes], minimum_files: int) -> Path:
+    """Poll until the build has written ``minimum_files`` into its staging directory."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        for child in parent.iterdir():
+            if child.name.startswith(f".{name}.cmfw-new-"):
+                try:
+                    if sum(1 for _ in child.rglob("*")) >= minimum_files:
+                        return child
+                except FileNotFoundError:
+                    pass
+        time.sleep(0.002)
+    raise AssertionError(f"the build never reached its write phase: {process.communicate()}")
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "big.yaml"
+    path.write_text(big_matrix(60))
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_build_stopped_while_writing_leaves_the_previous_output(tmp_path: Path, big: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "out"
+    assert finish(cmfw("build", EXAMPLE, "-o", out)) == 0
+    before, before_modes = snapshot(out), modes(out)
+    process = cmfw("build", big, "-o", out)
+    staging = wait_for_staging(tmp_path, "out", process, minimum_files=50)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert snapshot(out) == before and modes(out) == before_modes
+    if sig == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+        assert staging.exists()  # killed midway: its half-written tree is left next to the output
+    else:
+        assert process.returncode == 130
+        assert stderr.decode().strip() == "cmfw: interrupted; the output directory was not changed"
+        assert not staging.exists()
+    # The next build cleans up after the killed one.
+    assert finish(cmfw("build", EXAMPLE, "-o", out)) == 0
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_build_killed_at_any_moment_leaves_the_previous_output(tmp_path: Path, big: Path) -> None:
+    start = time.monotonic()
+    assert finish(cmfw("build", big, "-o", tmp_path / "timing")) == 0
+    duration = time.monotonic() - start
+    shutil.rmtree(tmp_path / "timing")
+    out = tmp_path / "out"
+    assert finish(cmfw("build", EXAMPLE, "-o", out)) == 0
+    before = snapshot(out)
+    killed = 0
+    for fraction in (0.15, 0.35, 0.55, 0.75, 0.9):
+        process = cmfw("build", big, "-o", out)
+        time.sleep(duration * fraction)
+        if process.poll() is None:
+            process.kill()
+            killed += 1
+        finish(process)
+        if process.returncode == 0:  # it finished first, on a fast machine: start again from the example
+            assert finish(cmfw("build", EXAMPLE, "-o", out)) == 0
+        assert snapshot(out) == before, f"killed at {fraction:.0%} of a build"
+    assert killed >= 3
+
+
+def test_an_invalid_matrix_leaves_the_previous_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert finish(cmfw("build", EXAMPLE, "-o", out)) == 0
+    before = snapshot(out)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("client_notification: 10124", "client_notification: 99999"))
+    process = cmfw("build", bad, "-o", out)
+    _, stderr = process.communicate()
+    assert process.returncode == 2
+    assert stderr.decode().splitlines() == [f"{bad}:17:24: error: ports.client_notification: 99999 is not a port (1-65535)"]
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "out"]
+
+
+def test_builds_are_identical_across_directories_time_zones_locales_and_umasks(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE.parent, tmp_path / "one" / "examples")
+    shutil.copytree(EXAMPLE.parent, tmp_path / "two" / "deeper" / "examples")
+    a = cmfw("build", "examples/contoso.yaml", "-o", "output/contoso", "--zip", cwd=tmp_path / "one",
+             env={"TZ": "Pacific/Kiritimati", "LANG": "C", "LC_ALL": "C"}, umask=0o077)
+    b = cmfw("build", tmp_path / "two" / "deeper" / "examples" / "contoso.yaml", "-o", tmp_path / "two" / "deeper" / "output" / "contoso", "--zip",
+             cwd=Path("/"), env={"TZ": "America/St_Johns", "LANG": "de_DE.UTF-8", "LC_ALL": "tr_TR.UTF-8"}, umask=0o002)
+    assert finish(a) == 0 and finish(b) == 0
+    one, two = tmp_path / "one" / "output" / "contoso", tmp_path / "two" / "deeper" / "output" / "contoso"
+    assert snapshot(one) == snapshot(two)
+    assert "package.zip" in snapshot(one)
+    assert modes(one) == modes(two)
+    assert modes(one)["deploy-samba.sh"] == 0o755 and modes(one)["rules.json"] == 0o644 and modes(one)["gpo"] == 0o755

@@ -1,0 +1,264 @@
+"""The package for domain controllers: build.json, SHA256SUMS, zip, import scripts."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from builder import package
+from builder.build import build, render
+from builder.check import check_path
+from builder.dsc.powershell import _parser, parse_errors
+from builder.validate import validate_artifacts
+
+from .conftest import EXAMPLE, GOLDEN, MINIMAL, snapshot
+
+HOSTILE = "Evil'; touch /tmp/cmfw-pwned; echo '$(id) `id` \u2019; Remove-Item C:\\ -Recurse"
+HOSTILE_MATRIX = MINIMAL.replace("- name: Workstations", f'- name: "{HOSTILE.replace(chr(92), chr(92) * 2)}"\n    id: Evil').replace(
+    "features: [client-requests, remote-control]",
+    "features: [client-requests, remote-control]\n"
+    "    links: ['OU=It''s \\, odd $(id),DC=corp,DC=contoso,DC=com', {target: 'DC=corp,DC=contoso,DC=com', enforced: true}]",
+)
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, bytes]:
+    return render(EXAMPLE, out_dir=GOLDEN, zip=True).files
+
+
+@pytest.fixture
+def hostile(write: Callable[..., Path], tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    build(write(HOSTILE_MATRIX), out)
+    return out
+
+
+# -- build.json and SHA256SUMS -----------------------------------------------------------------
+
+
+def test_sha256sum_accepts_the_checksums(tmp_path: Path) -> None:
+    if shutil.which("sha256sum") is None:
+        pytest.skip("sha256sum (coreutils) is not installed")
+    out = tmp_path / "out"
+    build(EXAMPLE, out)
+    done = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(": OK\n") == len(snapshot(out)) - 1  # every file but SHA256SUMS itself
+    (out / "rules.json").write_bytes(b"{}")
+    done = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
+    assert done.returncode == 1 and "rules.json: FAILED" in done.stdout
+
+
+def test_build_json_describes_every_policy_and_file(files: dict[str, bytes]) -> None:
+    manifest = json.loads(files["build.json"])
+    assert manifest["domain"] == "corp.contoso.com" and manifest["format"] == "cmfw-build/1"
+    assert set(manifest["files"]) == set(files) - {"build.json", "SHA256SUMS", "package.zip"}
+    assert all(manifest["files"][p] == hashlib.sha256(files[p]).hexdigest() for p in manifest["files"])
+    rules = {p["key"]: p for p in json.loads(files["rules.json"])["policies"]}
+    manifest_xml = files["gpo/manifest.xml"].decode()
+    for policy in manifest["policies"]:
+        assert f"gpo/{policy['backup_id']}/Backup.xml" in files
+        assert f"<ID><![CDATA[{policy['backup_id']}]]></ID><Comment>" in manifest_xml
+        assert policy["rule_ids"] == [r["id"] for r in rules[policy["key"]]["rules"]]
+        assert policy["rules"] == len(policy["rule_ids"])
+        assert policy["links"] == rules[policy["key"]]["links"]
+    laptops = next(p for p in manifest["policies"] if p["key"] == "Laptops")
+    assert laptops["links"] == [
+        {"target": "OU=Laptops,OU=Clients,DC=corp,DC=contoso,DC=com", "order": None, "enforced": True, "enabled": True}
+    ]
+
+
+def test_checksums_list_everything_but_themselves(files: dict[str, bytes]) -> None:
+    sums = package.parse_checksums(files["SHA256SUMS"])
+    assert set(sums) == set(files) - {"SHA256SUMS", "package.zip"}
+    assert sums["build.json"] == hashlib.sha256(files["build.json"]).hexdigest()
+    assert list(sums) == sorted(sums)
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda f: f.update({"SHA256SUMS": f["SHA256SUMS"].replace(b"  rules.json\n", b"  rules.jsn\n")}), "does not list rules.json"),
+        (lambda f: f.update({"SHA256SUMS": b"x" + f["SHA256SUMS"]}), "line 1 is not '<sha256>  <path>'"),
+        (lambda f: f.update({"gpo/{00000000-0000-0000-0000-000000000000}/evil.ps1": b"x"}), "in a backup folder but not in build.json"),
+        (lambda f: f.update({"build.json": f["build.json"].replace(b'"format": "cmfw-build/1"', b'"format": "cmfw-build/9"')}), "'cmfw-build/1' was expected"),
+        (lambda f: f.update({"package.zip": f["package.zip"][:-40]}), "not a readable zip"),
+    ],
+)
+def test_check_finds_a_tampered_package(files: dict[str, bytes], tamper: Callable[[dict[str, bytes]], None], message: str) -> None:
+    broken = dict(files)
+    tamper(broken)
+    assert package.check_package(files) == []
+    assert any(message in p.message for p in package.check_package(broken)), package.check_package(broken)
+
+
+def test_check_of_a_build_on_disk_sees_a_changed_zip(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(EXAMPLE, out, zip=True)
+    assert check_path(out).ok
+    data = (out / "package.zip").read_bytes()
+    at = data.index(b"v2.10|Action=Allow")
+    (out / "package.zip").write_bytes(data[:at] + b"v2.10|Action=Block" + data[at + 18 :])
+    problems = [p.message for p in check_path(out).problems]
+    assert len(problems) == 1 and re.fullmatch(r"not a readable zip: Bad CRC-32 for file 'out/dsc/.*'", problems[0])
+    # A well-formed zip with other content is caught too.
+    with zipfile.ZipFile(io.BytesIO(data)) as original:
+        entries = {i.filename: original.read(i) for i in original.infolist()}
+    entries["out/rules.json"] = b"{}"
+    entries["out/extra.txt"] = b"x"
+    rebuilt = io.BytesIO()
+    with zipfile.ZipFile(rebuilt, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    (out / "package.zip").write_bytes(rebuilt.getvalue())
+    assert [p.message for p in check_path(out).problems] == [
+        "holds extra.txt, which the build does not", "holds another rules.json than the build"
+    ]
+
+
+# -- the zip ------------------------------------------------------------------------------------
+
+
+def test_zip_holds_the_package_reproducibly(files: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(io.BytesIO(files["package.zip"])) as archive:
+        infos = archive.infolist()
+        assert [i.filename for i in infos] == sorted(f"contoso/{p}" for p in files if p != "package.zip")
+        for info in infos:
+            assert archive.read(info) == files[info.filename[len("contoso/") :]]
+            assert info.date_time == (2020, 1, 1, 0, 0, 0) and info.compress_type == zipfile.ZIP_STORED
+            assert info.create_system == 3
+            mode = 0o755 if info.filename.endswith(".sh") else 0o644
+            assert info.external_attr >> 16 == 0o100000 | mode
+    again = render(EXAMPLE, out_dir=GOLDEN, zip=True).files["package.zip"]
+    assert again == files["package.zip"]
+    later = render(EXAMPLE, timestamp="2026-11-26T10:00:00", out_dir=GOLDEN, zip=True).files["package.zip"]
+    with zipfile.ZipFile(io.BytesIO(later)) as archive:
+        assert {i.date_time for i in archive.infolist()} == {(2026, 11, 26, 10, 0, 0)}
+
+
+def test_zip_is_written_only_when_asked(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(EXAMPLE, out, zip=True)
+    assert (out / "package.zip").is_file()
+    build(EXAMPLE, out)  # the zip belongs to cmfw: a build without --zip removes it
+    assert not (out / "package.zip").exists()
+
+
+# -- Import-CmfwGpo.ps1 -------------------------------------------------------------------------
+
+#: Every command the import script may call: a typo or an unexpected cmdlet fails here.
+KNOWN_COMMANDS = {
+    "Add-Type", "ConvertFrom-Json", "ConvertTo-PackagePath", "Compare-CmfwGpo", "ForEach-Object", "Format-Table",
+    "Get-BackupInstance", "Get-ChildItem", "Get-FileHash", "Get-GPInheritance", "Get-GPO", "Get-GPRegistryValue",
+    "Get-GpoValueMap", "Import-GPO", "Import-Module", "Join-Path", "New-GPLink", "New-Object", "Out-Null",
+    "Out-String", "Read-CmfwJson", "Read-CmfwXml", "Read-LgpoText", "Set-CmfwLink", "Set-GPLink", "Set-StrictMode",
+    "Sort-Object", "Test-CmfwPackage", "Test-Path", "Where-Object", "Write-Error", "Write-Host",
+}
+
+
+def test_import_script_parses_and_calls_only_known_commands(files: dict[str, bytes]) -> None:
+    text = files["Import-CmfwGpo.ps1"].decode("utf-8-sig")
+    assert files["Import-CmfwGpo.ps1"].startswith(b"\xef\xbb\xbf") and b"\n" not in files["Import-CmfwGpo.ps1"].replace(b"\r\n", b"")
+    assert parse_errors(text) == []
+    tree = _parser().parse(text.encode("utf-8"))
+    commands, stack = set(), [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "command_name":
+            commands.add((node.text or b"").decode())
+        stack.extend(node.children)
+    assert commands - KNOWN_COMMANDS == set()
+    for needed in ("Import-GPO", "Get-GPRegistryValue", "New-GPLink", "Set-GPLink", "Get-FileHash"):
+        assert needed in commands
+    assert "[CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]" in text
+    assert "[string] $Domain = 'corp.contoso.com'," in text
+    assert re.search(r"Import-GPO -BackupId \$p\['backup_id'\] -Path \$backupRoot -TargetName \$name -CreateIfNeeded @target", text)
+
+
+def test_a_broken_import_script_is_caught_before_writing(files: dict[str, bytes]) -> None:
+    broken = files["Import-CmfwGpo.ps1"].replace(b"function Read-CmfwXml {", b"function Read-CmfwXml {{", 1)
+    problems = validate_artifacts({"Import-CmfwGpo.ps1": broken})
+    assert problems and all(p.file == "Import-CmfwGpo.ps1" and "syntax error" in p.message for p in problems)
+
+
+def test_hostile_names_never_reach_script_code(hostile: Path) -> None:
+    script = (hostile / "Import-CmfwGpo.ps1").read_bytes()
+    assert b"Evil" not in script and b"cmfw-pwned" not in script  # names are data, read from build.json
+    manifest = json.loads((hostile / "build.json").read_text(encoding="utf-8"))
+    assert manifest["policies"][0]["name"] == HOSTILE
+    assert manifest["policies"][0]["links"][0]["target"] == "OU=It's \\, odd $(id),DC=corp,DC=contoso,DC=com"
+    assert parse_errors(script.decode("utf-8-sig")) == []
+
+
+# -- deploy-samba.sh ----------------------------------------------------------------------------
+
+
+def _run_script(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(out / "deploy-samba.sh"), *args], capture_output=True, text=True, cwd="/")
+
+
+def test_deploy_script_passes_bash_and_shellcheck(files: dict[str, bytes], tmp_path: Path) -> None:
+    script = tmp_path / "deploy-samba.sh"
+    script.write_bytes(files["deploy-samba.sh"])
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (.ci/run installs it)")
+    done = subprocess.run(["shellcheck", "--severity=style", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def test_deploy_script_helper_is_valid_python(files: dict[str, bytes]) -> None:
+    text = files["deploy-samba.sh"].decode()
+    helper = text.split("<<'PYTHON' || true\n", 1)[1].split("\nPYTHON\n", 1)[0]
+    compile(helper, "deploy-samba.sh helper", "exec")
+    assert "ldb.binary_encode(name)" in helper  # the display name is escaped in the LDAP filter
+
+
+def test_deploy_script_quotes_hostile_names(hostile: Path) -> None:
+    text = (hostile / "deploy-samba.sh").read_text()
+    assert "'Evil'\\''; touch /tmp/cmfw-pwned; echo '\\''$(id) `id` \u2019; Remove-Item C:\\ -Recurse'" in text
+    assert subprocess.run(["bash", "-n", str(hostile / "deploy-samba.sh")]).returncode == 0
+    if shutil.which("shellcheck"):
+        assert subprocess.run(["shellcheck", str(hostile / "deploy-samba.sh")], capture_output=True).returncode == 0
+    Path("/tmp/cmfw-pwned").unlink(missing_ok=True)
+    done = _run_script(hostile, "--dry-run", "--link")
+    assert done.returncode == 0, done.stderr
+    assert f"== {HOSTILE} (" in done.stdout
+    assert "would link to OU=It's \\, odd $(id),DC=corp,DC=contoso,DC=com" in done.stdout
+    assert "would link to DC=corp,DC=contoso,DC=com" in done.stdout
+    assert not Path("/tmp/cmfw-pwned").exists()
+
+
+def test_deploy_script_refuses_a_tampered_package(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(EXAMPLE, out)
+    pol = next(out.glob("gpo/*/DomainSysvol/GPO/Machine/registry.pol"))
+    good = pol.read_bytes()
+    pol.write_bytes(good[:-2] + b"\x00\x00")
+    done = _run_script(out, "--dry-run")
+    assert done.returncode == 1 and "does not match SHA256SUMS: nothing was changed" in done.stderr
+    pol.write_bytes(good)
+    (pol.parent / "Scripts").mkdir()
+    (pol.parent / "Scripts" / "startup.cmd").write_text("evil")
+    done = _run_script(out, "--dry-run")
+    assert done.returncode == 1 and "Scripts/startup.cmd is not part of the package" in done.stderr
+
+
+def test_deploy_script_usage_errors(files: dict[str, bytes], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    build(EXAMPLE, out)
+    done = _run_script(out, "--bogus")
+    assert done.returncode == 2 and "unknown option: --bogus" in done.stderr
+    done = _run_script(out, "--dry-run", "--policy", "Nope")
+    assert done.returncode == 2 and "--policy: no policy 'Nope' in this package" in done.stderr
+    done = _run_script(out, "--dry-run", "--policy", "Laptops", "--link")
+    assert done.returncode == 0 and done.stdout.count("== ") == 1 and "would link to OU=Laptops" in done.stdout
