@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from . import package, rulesjson
+from . import package, report, rulesjson
 from .catalog import Catalog, load_catalog
-from .errors import ArtifactError
+from .errors import ArtifactError, InputError
+from .lint import LintFailure, LintReport, lint
 from .dsc import emit as dsc
 from .gpo import backup as gpo_backup
 from .matrix import Matrix, load_matrix
@@ -36,6 +37,7 @@ class Build:
     matrix: Matrix
     policyset: PolicySet
     files: dict[str, bytes]
+    lint: LintReport
 
 
 @contextlib.contextmanager
@@ -80,12 +82,19 @@ def _render(
     catalog = catalog or load_catalog()
     matrix = load_matrix(matrix_path, catalog)
     policyset = resolve(matrix, catalog)
+    findings = lint(matrix, policyset, catalog)
+    if findings.errors:
+        raise InputError([f.problem() for f in findings.errors])
     files: dict[str, bytes] = {}
     files.update(rulesjson.emit(policyset))
     backups, backup_ids = gpo_backup.emit_backups(policyset, moment)
     files.update(backups)
     files.update(dsc.emit(policyset, moment))
     files.update(package.emit_scripts(policyset, backup_ids))
+    identity = report.Identity(
+        package.matrix_path(matrix.file, out_dir), matrix.sha256, policyset.catalog_version, moment, backup_ids
+    )
+    files.update(report.emit(policyset, findings, catalog, identity))
     problems = validate_artifacts(files, canonical=False)
     if problems:
         raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
@@ -93,7 +102,7 @@ def _render(
     files[package.SUMS] = package.checksums(files)
     if zip:
         files[package.ZIP] = package.zip_package(files, package.zip_top(out_dir), moment)
-    return Build(matrix, policyset, files)
+    return Build(matrix, policyset, files, findings)
 
 
 def build(
@@ -104,9 +113,16 @@ def build(
     catalog: Catalog | None = None,
     timestamp: str | None = None,
     zip: bool = False,
+    strict: bool = False,
 ) -> Build:
-    """Render the matrix and replace ``out_dir`` with the result, atomically."""
+    """Render the matrix and replace ``out_dir`` with the result, atomically.
+
+    With ``strict``, open lint warnings fail the build (:class:`LintFailure`, exit 1)
+    before anything is written.
+    """
     result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip)
+    if strict and result.lint.warnings:
+        raise LintFailure(result.lint.warnings)
     write_tree(Path(out_dir), result.files, force=force)
     return result
 

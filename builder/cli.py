@@ -123,6 +123,7 @@ def validate(matrix: str, fmt: str) -> None:
                 "file": matrix,
                 "valid": True,
                 "problems": [],
+                "warnings": len(result.lint.warnings),
                 "policies": [
                     {"name": p.name, "key": p.key, "gpo_guid": p.gpo_guid, "rules": len(p.rules)} for p in policies
                 ],
@@ -130,7 +131,8 @@ def validate(matrix: str, fmt: str) -> None:
         )
         return
     total = sum(len(p.rules) for p in policies)
-    click.echo(f"{matrix}: valid: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}")
+    lint_summary = _show_lint(result.lint)
+    click.echo(f"{matrix}: valid: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}{lint_summary}")
     for p in policies:
         click.echo(f"  {p.name}  ({p.key}, {plural(len(p.rules), 'rule')}, GPO {p.gpo_guid})")
 
@@ -146,8 +148,11 @@ def validate(matrix: str, fmt: str) -> None:
 )
 @click.option("--zip", "make_zip", is_flag=True, help="Also write DIR/package.zip: the whole package, reproducibly zipped.")
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 listing the files in DIR a build would change.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1, nothing written) on open lint warnings.")
 @reports_errors
-def build(matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool, check_only: bool) -> None:
+def build(
+    matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool, check_only: bool, strict: bool
+) -> None:
     """Build the artifacts of MATRIX into DIR.
 
     Everything is generated and validated in memory first; DIR is replaced only
@@ -170,13 +175,57 @@ def build(matrix: str, output: str, force: bool, timestamp: str | None, make_zip
             sys.exit(1)
         click.echo(f"{output} is up to date with {matrix}")
         return
-    result = run_build(matrix, output, force=force, timestamp=timestamp, zip=make_zip)
+    result = run_build(matrix, output, force=force, timestamp=timestamp, zip=make_zip, strict=strict)
+    lint_summary = _show_lint(result.lint)
     policies = result.policyset.policies
     total = sum(len(p.rules) for p in policies)
     click.echo(
         f"built {output}: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}, "
-        f"{plural(len(result.files), 'file')}"
+        f"{plural(len(result.files), 'file')}{lint_summary}"
     )
+
+
+def _show_lint(report: Any) -> str:
+    """Open findings on stderr, one line each; a summary for the command's own line."""
+    for finding in report.open:
+        click.echo(finding.format(), err=True)
+    parts = []
+    if report.warnings:
+        parts.append(plural(len(report.warnings), "lint warning"))
+    if report.acknowledged:
+        parts.append(f"{len(report.acknowledged)} acknowledged")
+    return f"; lint: {', '.join(parts)}" if parts else ""
+
+
+@cli.command()
+@click.argument("matrix", metavar="MATRIX")
+@click.option("--strict", is_flag=True, help="Exit 1 when any warning is open (not acknowledged in the matrix).")
+@FORMAT
+@reports_errors
+def lint(matrix: str, strict: bool, fmt: str) -> None:
+    """Hardening and consistency findings for MATRIX, each with a code and a fix.
+
+    Warnings exit 0 (1 with --strict); errors, which a build refuses, exit 2. A
+    finding can be acknowledged in the matrix with a reason (`acknowledge:`); the
+    codes are listed in docs/lint.md.
+    """
+    from .lint import lint_document, lint_file
+
+    report = lint_file(matrix)
+    if fmt == "json":
+        _print_json(lint_document(report, matrix))
+    else:
+        for finding in report.open:
+            click.echo(finding.format())
+        click.echo(
+            f"{matrix}: {plural(len(report.errors), 'error')}, {plural(len(report.warnings), 'warning')}, "
+            f"{len(report.acknowledged)} acknowledged",
+            err=True,
+        )
+    if report.errors:
+        sys.exit(2)
+    if strict and report.warnings:
+        sys.exit(1)
 
 
 _STALE_WORDS = {"differs": "differs from a fresh build", "missing": "missing", "obsolete": "would be removed"}
@@ -251,7 +300,14 @@ def inspect(path: str, fmt: str) -> None:
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("paths", nargs=-1, metavar="A B")
-@FORMAT
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text; json (stable, documented); markdown for a pull-request comment.",
+)
 @reports_errors
 def diff(paths: tuple[str, ...], fmt: str) -> None:
     """Show the rule-level differences between A and B; exit 1 when they differ.
@@ -264,7 +320,7 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
     NEW-MODE) it compares OLD-FILE with NEW-FILE and exits 0, as git's external
     diff drivers must; see docs/diff.md for the .gitattributes line.
     """
-    from .diff import diff_document, diff_paths, format_diff
+    from .diff import diff_document, diff_paths, format_diff, format_markdown
 
     git = len(paths) in (7, 9)
     if len(paths) == 2:
@@ -277,6 +333,8 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
     result = diff_paths(a, b, labels)
     if fmt == "json":
         _print_json(diff_document(result))
+    elif fmt == "markdown":
+        click.echo(format_markdown(result), nl=False)
     else:
         click.echo(format_diff(result))
     if not result.identical and not git:

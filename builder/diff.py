@@ -316,3 +316,27 @@ def describe_rule(rule: Rule) -> str:
     if not rule.enabled:
         parts.append("disabled")
     return " ".join(parts) + f'  "{rule.name}"'
+
+
+def format_markdown(diff: Diff) -> str:
+    """The diff as a pull-request comment: a summary, then a table per changed GPO."""
+    from . import markdown as md
+
+    head = f"### cmfw diff: {md.code(diff.a.path)} → {md.code(diff.b.path)}"
+    if diff.identical:
+        return f"{head}\n\nNo differences: {plural(len(diff.b.gpos), 'GPO')}, {plural(diff.b.rules, 'rule')}.\n"
+    lines = [head, "", "**" + format_diff(diff).splitlines()[-1] + "**", ""]
+    for p in diff.policies:
+        status = {"added": "new GPO", "removed": "GPO removed", "changed": "changed"}[p.status]
+        lines += [f"#### {md.text(p.name)} ({status})", ""]
+        rows = [["➕ added", md.code(r.id), md.text(describe_rule(r))] for r in p.added]
+        rows += [["➖ removed", md.code(r.id), md.text(describe_rule(r))] for r in p.removed]
+        rows += [
+            ["✏️ changed", md.code(c.id), "<br>".join(f"{md.text(ch.field)}: {md.text(_value(ch.a))} → {md.text(_value(ch.b))}" for ch in c.changes)]
+            for c in p.changed
+        ]
+        rows += [["⚙️ setting", md.code(c.field), f"{md.text(_value(c.a))} → {md.text(_value(c.b))}"] for c in p.settings]
+        rows += [["🔗 link", md.code(c.field), f"{md.text(_value(c.a))} → {md.text(_value(c.b))}"] for c in p.links]
+        lines += md.table(["", "Rule or setting", "Change"], rows)
+        lines.append("")
+    return "\n".join(lines)

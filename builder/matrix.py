@@ -93,6 +93,7 @@ class PolicySpec:
     rule_ids: str = "cmfw"
     dsc: DscOptions = field(default_factory=DscOptions)
     links: tuple[GpoLink, ...] = ()
+    acknowledge: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class Matrix:
     addresses: dict[str, tuple[str, ...]]
     policies: tuple[PolicySpec, ...]
     document: Document
+    acknowledge: dict[str, str] = field(default_factory=dict)
 
     def problem(self, path: KeyPath, message: str) -> Problem:
         return self.document.problem(path, message)
@@ -155,6 +157,7 @@ class _Checker:
         base_ports = self._ports(("ports",), data.get("ports", {}))
         base_programs = self._programs(("programs",), data.get("programs", {}))
         policies = self._policies(data["policies"], base_ports, base_programs)
+        acknowledge = self._acknowledge(("acknowledge",), data.get("acknowledge", {}))
         if self.problems:
             raise InputError(self.problems)
         return Matrix(
@@ -165,6 +168,7 @@ class _Checker:
             addresses=addresses,
             policies=tuple(policies),
             document=self.doc,
+            acknowledge=acknowledge,
         )
 
     # -- addresses ---------------------------------------------------------------------
@@ -227,13 +231,7 @@ class _Checker:
             if expected > 65535:
                 self.fail(path + (i, "http"), f"HTTP port {http} leaves no HTTPS port: WSUS uses HTTPS = HTTP + 1")
                 continue
-            if https != expected:
-                rule = "HTTP 80 pairs with HTTPS 443" if http == 80 else f"HTTPS = HTTP + 1, so {expected}"
-                self.fail(
-                    path + (i, "https"),
-                    f"HTTPS port {https} does not match HTTP port {http}: WSUS requires {rule} "
-                    "(HTTP 80 => HTTPS 443, any other HTTP port => HTTPS = HTTP + 1)",
-                )
+            # An HTTPS port WSUS does not use is lint finding CMFW106 (an error unless acknowledged).
             self.text(path + (i, "name"), entry.get("name"))
             out.append(SoftwareUpdatePoint(http, https, entry.get("name", "")))
         return tuple(out)
@@ -311,9 +309,19 @@ class _Checker:
                     rule_ids=item.get("rule_ids", "cmfw"),
                     dsc=self._dsc(path + ("dsc",), item.get("dsc", {})),
                     links=self._links(path + ("links",), item.get("links", [])),
+                    acknowledge=self._acknowledge(path + ("acknowledge",), item.get("acknowledge", {})),
                 )
             )
         return out
+
+    def _acknowledge(self, path: KeyPath, raw: dict[str, str]) -> dict[str, str]:
+        from .lint import CHECKS
+
+        for code, reason in raw.items():
+            if code not in CHECKS:
+                self.fail(path + (code,), f"{code} is not a lint code (see docs/lint.md){suggest(code, CHECKS)}", key=True)
+            self.text(path + (code,), reason)
+        return dict(raw)
 
     def _links(self, path: KeyPath, raw: list[Any]) -> tuple[GpoLink, ...]:
         domain = domain_dn(self.doc.data["domain"].lower())

@@ -121,7 +121,30 @@ def _import_script(path: str, data: bytes, canonical: bool = True) -> list[Probl
     return [Problem(path, line, 0, "", message) for line, message in parse_errors(text)]
 
 
+def _report_html(path: str, data: bytes, canonical: bool = True) -> list[Problem]:
+    """The report parses as HTML and can load nothing: no external source, link or style."""
+    from lxml import html
+
+    try:
+        root = html.document_fromstring(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return [Problem(path, message=f"not an HTML document: {exc}")]
+    problems = []
+    policy = root.xpath('//meta[@http-equiv="Content-Security-Policy"]/@content')
+    if not policy or not str(policy[0]).startswith("default-src 'none'"):
+        problems.append(Problem(path, message="has no Content-Security-Policy forbidding external loads"))
+    for element in root.iter():
+        for attribute in ("src", "href", "action", "srcset", "data", "formaction", "background"):
+            value = element.get(attribute)
+            if value is not None and not (attribute == "href" and value.startswith("#")) and not value.startswith("data:"):
+                problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag} {attribute}={value!r}> refers outside the page"))
+        if element.tag in ("link", "iframe", "object", "embed", "base"):
+            problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag}> would load something"))
+    return problems
+
+
 _VALIDATORS: dict[str, Callable[[str, bytes, bool], list[Problem]]] = {
     rulesjson.PATH: _rules_json,
     IMPORT_SCRIPT: _import_script,
+    "report.html": _report_html,
 }

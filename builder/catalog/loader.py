@@ -126,9 +126,13 @@ class _Loader:
                     name,
                     v.get("summary", ""),
                     self._rules(fid, data["title"], v["rules"], path + ("variants", name, "rules"), source),
+                    v.get("narrower"),
                 )
                 for name, v in raw_variants.items()
             }
+            for name, v in raw_variants.items():
+                if v.get("narrower") is not None and v["narrower"] not in raw_variants:
+                    self.fail(doc, path + ("variants", name, "narrower"), f"narrower variant {v['narrower']!r} is not one of the variants")
         else:
             default = "default"
             variants = {
@@ -144,6 +148,7 @@ class _Loader:
             default,
             tuple(data.get("requires", [])),
             notes,
+            tuple(data.get("traits", [])),
         )
 
     def _rules(

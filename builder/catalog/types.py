@@ -143,6 +143,8 @@ class Variant:
     name: str
     summary: str
     rules: tuple[RuleTemplate, ...]
+    #: A variant of the same feature that opens less and is enough for most (lint CMFW105).
+    narrower: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,9 @@ class Feature:
     default_variant: str
     requires: tuple[str, ...] = ()
     notes: tuple[Note, ...] = ()
+    #: ``management``: remote administration of the client (inbound, from admins' machines);
+    #: ``local-rules``: the ConfigMgr client also creates these rules locally.
+    traits: tuple[str, ...] = ()
 
     @property
     def id_part(self) -> str:

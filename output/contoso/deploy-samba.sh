@@ -44,7 +44,7 @@ POLICIES=(
     'Laptops' 'ConfigMgr Clients - Laptops' 'gpo/{8C1C4C84-733A-5F41-8C7F-88801FD37B25}/DomainSysvol/GPO/Machine/registry.pol' 17
     'PxeDPs' 'ConfigMgr PXE Distribution Points' 'gpo/{03B059FE-A3DB-5256-AAE6-41A172950FBA}/DomainSysvol/GPO/Machine/registry.pol' 4
     'Servers' 'ConfigMgr Member Servers' 'gpo/{A3D86FB4-80CE-51C1-8D6C-7FC230029425}/DomainSysvol/GPO/Machine/registry.pol' 28
-    'Workstations' 'ConfigMgr Clients - Workstations' 'gpo/{32C065D0-C3DA-536F-A6C5-B586BA9008E7}/DomainSysvol/GPO/Machine/registry.pol' 55
+    'Workstations' 'ConfigMgr Clients - Workstations' 'gpo/{E8A3704A-D74C-5F98-A604-A69123657C70}/DomainSysvol/GPO/Machine/registry.pol' 55
 )
 # key, target DN, link order (unused by Samba), enforced, enabled
 # shellcheck disable=SC2016,SC1111,SC1112

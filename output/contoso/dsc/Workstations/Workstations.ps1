@@ -11,12 +11,11 @@ Configuration Workstations
     {
         FirewallProfile 'Domain'
         {
-            Name                  = 'Domain'
-            Enabled               = 'True'
-            DefaultOutboundAction = 'Allow'
-            DefaultInboundAction  = 'Block'
-            LogMaxSizeKilobytes   = 16384
-            LogBlocked            = 'True'
+            Name                 = 'Domain'
+            Enabled              = 'True'
+            DefaultInboundAction = 'Block'
+            LogMaxSizeKilobytes  = 16384
+            LogBlocked           = 'True'
         }
 
         FirewallProfile 'Public'

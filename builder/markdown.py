@@ -1,0 +1,39 @@
+"""Markdown text, escaped by construction (for report.md and ``diff --format markdown``).
+
+A policy name such as ``*Kiosks* | <img src=x> @team #12 :smile:`` must show as
+those characters in a pull-request comment, not as emphasis, a table cell break,
+HTML, a mention, an issue link or an emoji. CommonMark lets any ASCII punctuation be
+escaped with a backslash; :func:`text` escapes the characters that mean something
+inside a line (values never start a line here, so ``-``, ``+`` and ``1.`` are safe),
+which keeps the raw file readable in a diff.
+"""
+
+from __future__ import annotations
+
+#: Inline syntax: code, emphasis, links/images, HTML/autolinks, entities, table cells,
+#: strikethrough, and GitHub's emoji, mentions and issue references.
+SPECIAL = "\\`*_[]<>&|~:@#!"
+_ESCAPE = str.maketrans({c: "\\" + c for c in SPECIAL})
+
+
+def text(value: object) -> str:
+    """``value`` as literal Markdown text (see :data:`SPECIAL`)."""
+    return str(value).translate(_ESCAPE)
+
+
+def code(value: object) -> str:
+    """``value`` in a code span, when it holds no backtick, pipe or line break; else escaped text.
+
+    (A pipe ends a table cell even inside a code span, in GitHub's tables.)
+    """
+    raw = str(value)
+    if any(c in raw for c in "`|\r\n") or not raw.strip():
+        return text(raw)
+    return f"`{raw}`"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A pipe table; cells must already be Markdown (escaped with :func:`text` or :func:`code`)."""
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out

@@ -1,0 +1,229 @@
+"""The human report of a build: ``report.html`` (one self-contained page) and ``report.md``.
+
+An admin reviewing a change should see rules, not registry strings: the feature
+matrix as a grid, each policy's rules in a sortable table with the feature and the
+documentation section that requires each one, the lint findings, and the build's
+identity (version, matrix hash, GPO GUIDs, backup IDs).
+
+``report.html`` has no external asset of any kind (a Content-Security-Policy forbids
+loading anything); its one script sorts tables. Every value goes through the HTML
+escaper of the template environment. ``report.md`` is a short summary for a pull
+request comment, every value Markdown-escaped (:mod:`builder.markdown`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import __version__
+from . import markdown as md
+from .catalog import Catalog
+from .lint import Finding, LintReport
+from .model import Policy, PolicySet, Rule
+from .words import plural
+
+HTML = "report.html"
+MARKDOWN = "report.md"
+PROFILE_ORDER = ("", "Domain", "Private", "Public")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a report says about the build it belongs to."""
+
+    matrix_path: str
+    matrix_sha256: str
+    catalog_version: str
+    moment: datetime
+    backup_ids: dict[str, str]
+
+
+def emit(policyset: PolicySet, findings: LintReport, catalog: Catalog, identity: Identity) -> dict[str, bytes]:
+    view = _view(policyset, findings, catalog, identity)
+    return {HTML: _html(view).encode("utf-8"), MARKDOWN: _markdown(view).encode("utf-8")}
+
+
+# -- the view: plain data, no formatting decisions about HTML or Markdown -----------------------
+
+
+def _view(policyset: PolicySet, findings: LintReport, catalog: Catalog, identity: Identity) -> dict[str, Any]:
+    used = {c.id for p in policyset.policies for c in p.features}
+    features = [f for fid, f in catalog.features.items() if fid in used]
+    by_policy: dict[str, list[Finding]] = {}
+    for finding in findings.findings:
+        by_policy.setdefault(finding.policy, []).append(finding)
+    return {
+        "version": __version__,
+        "domain": policyset.domain,
+        "identity": identity,
+        "moment": identity.moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "rules": sum(len(p.rules) for p in policyset.policies),
+        "policies": [_policy(p, catalog, identity, by_policy.get(p.name, [])) for p in policyset.policies],
+        "features": [
+            {
+                "id": f.id,
+                "title": f.title,
+                "cells": [_cell(p, f.id) for p in policyset.policies],
+            }
+            for f in features
+        ],
+        "findings": [_finding(f, identity.matrix_path) for f in findings.findings],
+        "open": len(findings.open),
+        "acknowledged": len(findings.acknowledged),
+        "errors": len(findings.errors),
+        "sources": catalog.sources,
+    }
+
+
+def _cell(policy: Policy, feature: str) -> dict[str, str]:
+    choice = next((c for c in policy.features if c.id == feature), None)
+    if choice is None:
+        return {"mark": "", "note": ""}
+    note = choice.variant if choice.variant != "default" else ""
+    if choice.implied_by:
+        note = f"via {choice.implied_by}" + (f", {note}" if note else "")
+    return {"mark": "✓", "note": note}
+
+
+def _policy(policy: Policy, catalog: Catalog, identity: Identity, findings: list[Finding]) -> dict[str, Any]:
+    return {
+        "name": policy.name,
+        "key": policy.key,
+        "description": policy.description,
+        "gpo_guid": policy.gpo_guid,
+        "backup_id": identity.backup_ids.get(policy.key, ""),
+        "inbound": sum(r.direction == "In" for r in policy.rules),
+        "outbound": sum(r.direction == "Out" for r in policy.rules),
+        "rules": [_rule(r, catalog) for r in policy.rules],
+        "settings": [
+            {"profile": s.profile or "Global", "name": s.name, "value": str(s.value)}
+            for s in sorted(policy.profile_settings, key=lambda s: (PROFILE_ORDER.index(s.profile) if s.profile in PROFILE_ORDER else 9, s.name))
+        ],
+        "links": [
+            {
+                "target": link.target,
+                "options": ", ".join(
+                    ["enabled" if link.enabled else "disabled"]
+                    + (["enforced"] if link.enforced else [])
+                    + ([f"order {link.order}"] if link.order is not None else [])
+                ),
+            }
+            for link in policy.links
+        ],
+        "nodes": ", ".join(policy.dsc.nodes),
+        "dsc": policy.dsc.resource,
+        "open": sum(f.counts for f in findings),
+        "acknowledged": sum(not f.counts for f in findings),
+    }
+
+
+def _rule(rule: Rule, catalog: Catalog) -> dict[str, str]:
+    doc, _, section = rule.source.partition(": ")
+    source = catalog.sources.get(doc)
+    feature = catalog.features.get(rule.feature)
+    ports_local = ",".join(rule.local_ports) or ("any" if rule.protocol in (6, 17) else "")
+    ports_remote = ",".join(rule.remote_ports) or ("any" if rule.protocol in (6, 17) else "")
+    if rule.icmp_types:
+        ports_local = "ICMP " + ",".join(rule.icmp_types)
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "direction": rule.direction,
+        "action": rule.action,
+        "protocol": rule.protocol_name,
+        "local": ports_local,
+        "remote": ports_remote,
+        "scope": ", ".join(rule.remote_addresses) or "any",
+        "profiles": ", ".join(rule.profiles) if len(rule.profiles) < 3 else "all",
+        "program": " / ".join(x for x in (rule.program, rule.service) if x),
+        "feature": feature.title if feature else ("custom rule" if rule.feature == "custom" else rule.feature),
+        "feature_id": rule.feature,
+        "source": f"{source.title} — {section}" if source else rule.source,
+        "enabled": "yes" if rule.enabled else "no",
+    }
+
+
+def _finding(f: Finding, matrix_path: str) -> dict[str, str]:
+    # The matrix as the build records it (relative to the build), so that the report
+    # does not depend on the directory the build was started from.
+    return {
+        "code": f.code,
+        "name": f.check.name,
+        "severity": f.severity,
+        "policy": f.policy or "(all policies)",
+        "rule": f.rule,
+        "message": f.message,
+        "hint": f.hint,
+        "where": f"{matrix_path}:{f.line}" if f.line else matrix_path,
+        "status": "open" if f.counts else "acknowledged",
+        "reason": f.acknowledged or "",
+    }
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+
+
+def _html(view: dict[str, Any]) -> str:
+    from markupsafe import escape
+
+    from .templating import render
+
+    def literal(value: Any) -> str:
+        if value is None:
+            raise TypeError("None reached the report template")
+        return str(escape(value))
+
+    return render("report", literal, "report.html.j2", **view)
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+
+
+def _markdown(view: dict[str, Any]) -> str:
+    identity: Identity = view["identity"]
+    lines = [
+        f"### Windows Firewall policy for {md.text(view['domain'])}",
+        "",
+        f"{plural(len(view['policies']), 'policy', 'policies')}, {plural(view['rules'], 'rule')} · "
+        f"matrix {md.code(identity.matrix_path)} (SHA-256 {md.code(identity.matrix_sha256[:12])}) · "
+        f"catalog {md.text(identity.catalog_version)} · cmfw {md.text(view['version'])}",
+        "",
+    ]
+    rows = [
+        [
+            md.text(p["name"]),
+            md.code(p["gpo_guid"]),
+            str(len(p["rules"])),
+            str(p["inbound"]),
+            str(p["outbound"]),
+            md.text(f"{p['open']} open, {p['acknowledged']} acknowledged"),
+        ]
+        for p in view["policies"]
+    ]
+    lines += md.table(["Policy", "GPO", "Rules", "In", "Out", "Lint"], rows)
+    lines.append("")
+    opened = [f for f in view["findings"] if f["status"] == "open"]
+    if opened:
+        lines.append(f"**Lint: {plural(len(opened), 'open finding')}**")
+        lines.append("")
+        lines += [
+            f"- {md.text(f['severity'])} {md.code(f['code'])} {md.text(f['policy'])}"
+            + (f", {md.code(f['rule'])}" if f["rule"] else "")
+            + f": {md.text(f['message'])} (fix: {md.text(f['hint'])})"
+            for f in opened
+        ]
+    else:
+        lines.append("**Lint: no open findings.**")
+    acknowledged = [f for f in view["findings"] if f["status"] == "acknowledged"]
+    if acknowledged:
+        lines += ["", f"<details><summary>{len(acknowledged)} acknowledged findings</summary>", ""]
+        lines += [
+            f"- {md.code(f['code'])} {md.text(f['policy'])}" + (f", {md.code(f['rule'])}" if f["rule"] else "")
+            + f": {md.text(f['message'])}. Acknowledged: {md.text(f['reason'])}"
+            for f in acknowledged
+        ]
+        lines += ["", "</details>"]
+    lines += ["", "Full report: `report.html` in the build. Rule-level changes: `cmfw diff --format markdown OLD NEW`.", ""]
+    return "\n".join(lines)
