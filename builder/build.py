@@ -134,7 +134,13 @@ def check_build(
     catalog: Catalog | None = None,
     timestamp: str | None = None,
     zip: bool = False,
+    strict: bool = False,
 ) -> list[Stale]:
-    """What ``build`` would change in ``out_dir``: ``[]`` when it is up to date."""
+    """What ``build`` would change in ``out_dir``: ``[]`` when it is up to date.
+
+    ``strict`` fails on open lint warnings, as a strict build would.
+    """
     result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip)
+    if strict and result.lint.warnings:
+        raise LintFailure(result.lint.warnings)
     return stale_files(Path(out_dir), result.files)

@@ -164,7 +164,7 @@ def build(
     from .build import build as run_build, check_build
 
     if check_only:
-        stale = check_build(matrix, output, timestamp=timestamp, zip=make_zip)
+        stale = check_build(matrix, output, timestamp=timestamp, zip=make_zip, strict=strict)
         for item in stale:
             click.echo(f"{output}/{item.path}: {_STALE_WORDS[item.reason]}")
         if stale:

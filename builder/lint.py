@@ -340,7 +340,7 @@ class _Linter:
 
     def _sup_http_closed(self, spec: PolicySpec) -> None:
         for use in spec.features:
-            if use.feature == "software-updates" and "HTTP" in use.exclude and "HTTPS" not in use.exclude:
+            if use.feature == "software-updates" and "HTTP-Out" in use.exclude and "HTTPS-Out" not in use.exclude:
                 self.add(
                     "CMFW107", spec, use.path,
                     "software updates over HTTPS only: clients still fetch EULAs and other data over HTTP",

@@ -22,6 +22,7 @@ from . import markdown as md
 from .catalog import Catalog
 from .lint import Finding, LintReport
 from .model import Policy, PolicySet, Rule
+from .profiles import describe
 from .words import plural
 
 HTML = "report.html"
@@ -98,7 +99,7 @@ def _policy(policy: Policy, catalog: Catalog, identity: Identity, findings: list
         "outbound": sum(r.direction == "Out" for r in policy.rules),
         "rules": [_rule(r, catalog) for r in policy.rules],
         "settings": [
-            {"profile": s.profile or "Global", "name": s.name, "value": str(s.value)}
+            {"profile": s.profile or "Global", "name": s.name, "value": str(s.value), "text": describe(s)}
             for s in sorted(policy.profile_settings, key=lambda s: (PROFILE_ORDER.index(s.profile) if s.profile in PROFILE_ORDER else 9, s.name))
         ],
         "links": [

@@ -1,0 +1,144 @@
+"""report.html and report.md: complete, self-contained, escaped by construction."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from lxml import html as lxml_html
+from markdown_it import MarkdownIt
+
+from builder import markdown as md
+from builder.build import render
+from builder.diff import diff_paths, format_markdown
+from builder.validate import validate_artifacts
+
+from .conftest import EXAMPLE, GOLDEN
+
+HOSTILE = '<script>alert("x")</script> & "quotes" \'single\' *bold* | pipe @team #1 :smile:'
+HOSTILE_MATRIX = f"""\
+version: 1
+domain: corp.contoso.com
+description: {json.dumps(HOSTILE)}
+addresses:
+  site_servers: [10.0.0.10]
+  consoles: [10.20.0.0/24]
+acknowledge:
+  CMFW103: {json.dumps("<b>reason</b> " + HOSTILE)}
+policies:
+  - name: {json.dumps(HOSTILE)}
+    id: Evil
+    description: {json.dumps("<img src=x onerror=alert(1)>")}
+    features: [client-requests, {{client-push: {{from: site_servers}}}}]
+    custom_rules:
+      - {{id: Tool, name: {json.dumps("<iframe src=//evil>")}, direction: In, protocol: TCP, local_ports: [4242], from: consoles}}
+"""
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, bytes]:
+    return render(EXAMPLE, out_dir=GOLDEN).files
+
+
+def visible_text(page: bytes) -> str:
+    root = lxml_html.document_fromstring(page.decode("utf-8"))
+    for script in root.iter("script", "style"):
+        script.drop_tree()
+    return " ".join(root.text_content().split())
+
+
+def test_report_shows_every_policy_rule_and_identity(files: dict[str, bytes]) -> None:
+    text = visible_text(files["report.html"])
+    build = json.loads(files["build.json"])
+    for policy in build["policies"]:
+        assert policy["name"] in text and policy["gpo_guid"] in text and policy["backup_id"] in text
+        for rule_id in policy["rule_ids"]:
+            assert rule_id in text
+    assert build["matrix"]["sha256"] in text and "cmfw 0.1.0" in text
+    assert "ConfigMgr Clients - Workstations" in text and "Windows Firewall and port settings for clients" in text
+    assert "Acknowledged: A booting PXE client has no address yet" in text
+
+
+def test_report_grid_marks_features_per_policy(files: dict[str, bytes]) -> None:
+    root = lxml_html.document_fromstring(files["report.html"].decode())
+    grid = root.get_element_by_id("matrix").find(".//table")
+    policies = [th.text_content() for th in grid.find("thead").iter("th")][1:]
+    row = next(tr for tr in grid.find("tbody") if "client-push" in tr[0].text_content())
+    marks = {policy: cell.text_content() for policy, cell in zip(policies, row[1:])}
+    assert marks["ConfigMgr Member Servers"] == "✓seed" and marks["ConfigMgr Clients - Laptops"] == ""
+
+
+
+def test_report_grid_says_why_a_feature_is_there(write: Callable[..., Path]) -> None:
+    text = "version: 1\ndomain: corp.contoso.com\npolicies:\n  - name: Clients\n    features: [client-notification]\n"
+    root = lxml_html.document_fromstring(render(write(text)).files["report.html"].decode())
+    rows = {tr[0].text_content(): tr[1].text_content() for tr in root.get_element_by_id("matrix").find(".//tbody")}
+    assert rows == {"Client requests client-requests": "✓via client-notification", "Client notification client-notification": "✓"}
+
+
+def test_report_loads_nothing_from_anywhere(files: dict[str, bytes]) -> None:
+    page = files["report.html"].decode()
+    assert "Content-Security-Policy\" content=\"default-src 'none';" in page
+    assert not re.search(r"\b(src|href)=\"(?!#)", page)
+    assert validate_artifacts({"report.html": files["report.html"]}) == []
+    broken = page.replace("</footer>", '<img src="https://example.invalid/x.png"></footer>').encode()
+    [problem] = validate_artifacts({"report.html": broken})
+    assert "refers outside the page" in problem.message
+
+
+def test_hostile_names_are_only_text(write: Callable[..., Path]) -> None:
+    result = render(write(HOSTILE_MATRIX))
+    page = result.files["report.html"].decode()
+    root = lxml_html.document_fromstring(page)
+    assert len(list(root.iter("script"))) == 1  # ours, the table sorter
+    assert not list(root.iter("img", "iframe", "b"))
+    text = visible_text(result.files["report.html"])
+    assert HOSTILE in text and "<img src=x onerror=alert(1)>" in text and "<iframe src=//evil>" in text
+    assert "<b>reason</b>" in text
+    assert validate_artifacts({"report.html": result.files["report.html"]}) == []
+    report_md = result.files["report.md"].decode()
+    rendered = MarkdownIt("commonmark").enable("table").render(report_md)
+    assert "<script>" not in rendered and "<b>" not in rendered
+    assert html.escape(HOSTILE, quote=False) in rendered.replace("&quot;", '"')
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40).filter(lambda t: t.strip() == t))
+def test_markdown_text_renders_as_itself(value: str) -> None:
+    rendered = MarkdownIt("commonmark").enable("table").render("x " + md.text(value) + "\n")
+    inner = rendered.strip().removeprefix("<p>").removesuffix("</p>")
+    assert html.unescape(inner) == "x " + value
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30).filter(lambda t: t.strip() == t))
+def test_markdown_cells_stay_in_their_column(value: str) -> None:
+    table = "\n".join(md.table(["A", "B"], [[md.text(value), md.code(value)]])) + "\n"
+    rendered = MarkdownIt("commonmark").enable("table").render(table)
+    root = lxml_html.fragment_fromstring(rendered, create_parent="div")
+    cells = root.findall(".//tbody/tr/td")
+    assert len(cells) == 2 and cells[0].text_content() == value and cells[1].text_content() == value
+
+
+def test_report_md_is_a_short_summary(files: dict[str, bytes]) -> None:
+    text = files["report.md"].decode()
+    assert text.startswith("### Windows Firewall policy for corp.contoso.com\n")
+    assert "| ConfigMgr Clients - Workstations | `{89523B39-2C78-520A-8107-2985F17A0C76}` | 55 | 23 | 32 | 0 open, 8 acknowledged |" in text
+    assert "**Lint: no open findings.**" in text and "21 acknowledged findings" in text
+    assert len(text.splitlines()) < 60
+
+
+def test_diff_as_markdown(tmp_path: Path) -> None:
+    new = tmp_path / "new.yaml"
+    new.write_text(EXAMPLE.read_text().replace("client_notification: 10124", "client_notification: 10125"))
+    text = format_markdown(diff_paths(EXAMPLE, new))
+    assert text.splitlines()[:3] == [f"### cmfw diff: `{EXAMPLE}` → `{new}`", "", "**2 GPOs changed, 2 rules changed**"]
+    assert "| ✏️ changed | `CMFW-Laptops-ClientNotification-TCP-Out` | remote\\_ports: 10124 → 10125 |" in text
+    rendered = MarkdownIt("commonmark").enable("table").render(text)
+    assert rendered.count("<table>") == 2 and "remote_ports: 10124 → 10125" in rendered
+    same = format_markdown(diff_paths(EXAMPLE, EXAMPLE))
+    assert same.endswith("No differences: 6 GPOs, 121 rules.\n")
