@@ -71,6 +71,10 @@ def starter_matrix(catalog: Catalog | None = None) -> str:
         "    #     protocol: TCP",
         "    #     local_ports: [8080]",
         "    #     from: consoles",
+        "    # links:                      # where Import-CmfwGpo.ps1 -Link / deploy-samba.sh --link link the GPO",
+        "    #   - OU=Clients,DC=corp,DC=example,DC=com",
+        "    # acknowledge:                # lint findings (cmfw lint) accepted on purpose, with the reason",
+        "    #   CMFW103: Client push stays until the software update point installs clients.",
         "",
     ]
     return "\n".join(out)
