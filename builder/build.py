@@ -14,14 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from . import package, report, rulesjson
+from . import package, parallel, report, rulesjson
 from .catalog import Catalog, load_catalog
-from .errors import ArtifactError, InputError
+from .dsc.check import check_dsc_files
+from .errors import ArtifactError, InputError, Problem
 from .lint import LintFailure, LintReport, lint
 from .dsc import emit as dsc
 from .gpo import backup as gpo_backup
 from .matrix import Matrix, load_matrix
-from .model import PolicySet
+from .model import Policy, PolicySet
 from .resolve import resolve
 from .timestamps import build_time
 from .validate import validate_artifacts
@@ -89,13 +90,19 @@ def _render(
     files.update(rulesjson.emit(policyset))
     backups, backup_ids = gpo_backup.emit_backups(policyset, moment)
     files.update(backups)
-    files.update(dsc.emit(policyset, moment))
+    dsc_problems: list[Problem] = []
+    for dsc_files, problems in parallel.map_chunks(
+        _dsc_part, policyset.policies, policyset.domain, policyset.catalog_version, moment
+    ):
+        files.update(dsc_files)
+        dsc_problems += problems
     files.update(package.emit_scripts(policyset, backup_ids))
     identity = report.Identity(
         package.matrix_path(matrix.file, out_dir), matrix.sha256, policyset.catalog_version, moment, backup_ids
     )
     files.update(report.emit(policyset, findings, catalog, identity))
-    problems = validate_artifacts(files, canonical=False)
+    checked = {path: data for path, data in files.items() if not path.startswith(dsc.ROOT + "/")}
+    problems = dsc_problems + validate_artifacts(checked, canonical=False)
     if problems:
         raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
     files[package.MANIFEST] = package.build_manifest(matrix, policyset, backup_ids, files, out_dir)
@@ -103,6 +110,13 @@ def _render(
     if zip:
         files[package.ZIP] = package.zip_package(files, package.zip_top(out_dir), moment)
     return Build(matrix, policyset, files, findings)
+
+
+def _dsc_part(policies: tuple[Policy, ...], domain: str, catalog_version: str, moment: datetime) -> tuple[dict[str, bytes], list[Problem]]:
+    """The DSC files of some policies, and what their checks found (run in a worker for big builds)."""
+    with _cyclic_gc_paused():
+        files = dsc.emit(PolicySet(domain, policies, catalog_version), moment)
+        return files, check_dsc_files(files, dsc.ROOT)
 
 
 def build(

@@ -1,0 +1,89 @@
+"""Per-policy work across the machine's cores, when there is enough of it to pay.
+
+Policies are independent: the DSC documents of one never depend on another, so a
+large build renders and checks them in worker processes, in contiguous chunks, and
+joins the results in policy order. The bytes are the same whichever way they were
+made; a small build (most of them) never starts a process.
+
+``CMFW_JOBS`` sets the number of processes (``1`` turns this off); the default is
+the number of CPUs, at most 8.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from typing import Any, Callable, Sequence, TypeVar
+
+from .errors import ArtifactError, InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Below this many items a process pool costs more than it saves.
+THRESHOLD = 48
+
+
+def jobs(items: int) -> int:
+    """How many processes to use for ``items`` pieces of work."""
+    configured = os.environ.get("CMFW_JOBS", "")
+    if configured.strip().isdigit() and int(configured) >= 1:
+        wanted = int(configured)
+    else:
+        if items < THRESHOLD:
+            return 1
+        wanted = min(os.cpu_count() or 1, 8)
+    return max(1, min(wanted, items))
+
+
+def map_chunks(func: Callable[..., R], items: Sequence[T], *args: Any) -> list[R]:
+    """``func(chunk, *args)`` for contiguous chunks of ``items``, results in order.
+
+    ``func`` must be a module-level function (it is sent to the workers by name).
+    Library errors raised in a worker come back as the same kind of error.
+    """
+    count = jobs(len(items))
+    if count <= 1:
+        return [func(tuple(items), *args)]
+    pieces = count * 2  # smaller pieces even out uneven policies
+    size = -(-len(items) // pieces)
+    chunks = [tuple(items[i : i + size]) for i in range(0, len(items), size)]
+    # fork where it is safe (Linux): workers start at once, with everything imported.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    pool = context.Pool(count, initializer=_worker_init)
+    try:
+        outcomes = pool.starmap(_guarded, [(func, chunk, *args) for chunk in chunks])
+        pool.close()
+    except BaseException:
+        # Ctrl-C (or any failure): stop the workers now rather than let them finish.
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    results = []
+    for kind, value in outcomes:
+        if kind == "input":
+            raise InputError(value)
+        if kind == "artifact":
+            raise ArtifactError(value)
+        results.append(value)
+    return results
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent alone decides
+    # what happens (it stops the workers), so the workers print no traceback of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _guarded(func: Callable[..., Any], chunk: tuple[Any, ...], *args: Any) -> tuple[str, Any]:
+    # Exceptions cross the process boundary by pickling their constructor arguments,
+    # which would lose an InputError's problems: send them back as data instead.
+    try:
+        return "ok", func(chunk, *args)
+    except InputError as exc:
+        return "input", list(exc.problems) or str(exc)
+    except ArtifactError as exc:
+        return "artifact", str(exc)
