@@ -93,7 +93,7 @@ def main() -> None:
 
 def _registry_pol_rows(repeat: int) -> list[tuple[str, float, str, str]]:
     """cmfw's registry.pol reader and writer against Samba's C parser, 10,000 entries."""
-    from builder.gpo.registrypol import Entry, decode, encode
+    from builder.registry.registrypol import Entry, decode, encode
 
     key = r"SOFTWARE\Policies\Microsoft\WindowsFirewall"
     entries = []

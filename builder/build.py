@@ -14,7 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from . import package, parallel, report, rulesjson
+from . import parallel, report, rulesjson
+from .package import manifest as package
+from .package import scripts
 from .catalog import Catalog, load_catalog
 from .dsc.check import check_dsc_files
 from .errors import ArtifactError, InputError, Problem
@@ -96,7 +98,7 @@ def _render(
     ):
         files.update(dsc_files)
         dsc_problems += problems
-    files.update(package.emit_scripts(policyset, backup_ids))
+    files.update(scripts.emit_scripts(policyset, backup_ids))
     identity = report.Identity(
         package.matrix_path(matrix.file, out_dir), matrix.sha256, policyset.catalog_version, moment, backup_ids
     )

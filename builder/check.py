@@ -10,9 +10,9 @@ from pathlib import Path
 
 from .errors import Problem
 from .gpo.check import check_backup_folder, check_backup_root
-from .gpo.reader import kind_of, read_tree
+from .read import kind_of, read_tree
 from .validate import validate_artifacts
-from .package import MANIFEST, check_package
+from .package.manifest import MANIFEST, check_package
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def check_path(path: str | Path) -> CheckReport:
         data = p.read_bytes()
         return CheckReport(str(p), kind, 1, tuple(check_mof(str(p), data)))
     if kind in ("registry.pol", "lgpo-text"):
-        from .gpo.reader import read_path
+        from .read import read_path
 
         problems = [Problem(str(p), message=m) for g in read_path(p) for m in g.problems]
         return CheckReport(str(p), kind, 1, tuple(problems))

@@ -18,7 +18,7 @@ import click
 
 from . import __version__
 from .errors import CmfwError, InputError
-from .words import plural
+from .syntax.plaintext import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,7 +88,7 @@ def features(names: tuple[str, ...], fmt: str) -> None:
     connect, and the document section the rule comes from.
     """
     from .catalog import load_catalog
-    from .features import catalog_document, check_names, format_feature, format_features_table
+    from .catalog.listing import catalog_document, check_names, format_feature, format_features_table
 
     catalog = load_catalog()
     check_names(catalog, names)
@@ -342,7 +342,7 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
 
 
 def _print_json(data: Any) -> None:
-    from .jsonlayout import dumps
+    from .syntax.jsonlayout import dumps
 
     click.echo(dumps(data).decode("utf-8"), nl=False)
 

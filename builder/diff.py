@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .gpo.reader import GpoContent, kind_of, read_backups, read_path
+from .read import GpoContent, kind_of, read_backups, read_path
 from .model import PROFILES, GpoLink, Rule, rule_to_dict
-from .package import MANIFEST
-from .words import plural
+from .package.manifest import MANIFEST
+from .syntax.plaintext import plural
 
 FORMAT = "cmfw-diff/1"
 MATRIX_SUFFIXES = (".yaml", ".yml")
@@ -320,7 +320,7 @@ def describe_rule(rule: Rule) -> str:
 
 def format_markdown(diff: Diff) -> str:
     """The diff as a pull-request comment: a summary, then a table per changed GPO."""
-    from . import markdown as md
+    from .syntax import markdown as md
 
     head = f"### cmfw diff: {md.code(diff.a.path)} → {md.code(diff.b.path)}"
     if diff.identical:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gpo.reader import GpoContent, read_path
+from .read import GpoContent, read_path
 from .model import rule_to_dict
-from .profiles import describe
-from .textout import table
+from .profilesettings import describe
+from .syntax.plaintext import table
 
 FORMAT = "cmfw-inspect/1"
 

@@ -26,8 +26,8 @@ from .dn import DnError, domain_dn, format_dn, parse_dn
 from .model import DscOptions, GpoLink
 from .errors import InputError, Problem
 from .ports import canonical_port
-from .schemacheck import schema_problems, suggest
-from .text import text_problem
+from .jsonschemas import schema_problems, suggest
+from .freetext import text_problem
 from .yamlsource import Document, KeyPath, load_bytes, load_file
 
 SCHEMA = "matrix.schema.json"

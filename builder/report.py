@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from . import __version__
-from . import markdown as md
+from .syntax import markdown as md
 from .catalog import Catalog
 from .lint import Finding, LintReport
 from .model import Policy, PolicySet, Rule
-from .profiles import describe
-from .words import plural
+from .profilesettings import describe
+from .syntax.plaintext import plural
 
 HTML = "report.html"
 MARKDOWN = "report.md"
@@ -169,7 +169,7 @@ def _finding(f: Finding, matrix_path: str) -> dict[str, str]:
 def _html(view: dict[str, Any]) -> str:
     from markupsafe import escape
 
-    from .templating import render
+    from .syntax.templating import render
 
     def literal(value: Any) -> str:
         if value is None:

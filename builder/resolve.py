@@ -11,12 +11,12 @@ import unicodedata
 import uuid
 from dataclasses import replace
 
-from . import profiles
+from . import profilesettings
 from .catalog import Catalog, Feature, RuleTemplate, load_catalog
 from .errors import ArtifactError, InputError, Problem
 from .matrix import ANY, CustomRule, FeatureUse, Matrix, PolicySpec
 from .model import FeatureChoice, Policy, PolicySet, Rule, parse_protocol
-from .text import text_problem
+from .freetext import text_problem
 from .yamlsource import format_path
 
 #: Namespace of the GPO GUIDs (UUIDv5 of "urn:cmfw:gpo" in the URL namespace). Changing
@@ -72,7 +72,7 @@ class _Resolver:
             description=spec.description,
             features=choices,
             rules=tuple(rules),
-            profile_settings=profiles.from_matrix(spec.profile_settings),
+            profile_settings=profilesettings.from_matrix(spec.profile_settings),
             dsc=spec.dsc,
             links=spec.links,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .jsonlayout import dumps
+from .syntax.jsonlayout import dumps
 from .model import DscOptions, FeatureChoice, GpoLink, Policy, PolicySet, ProfileSetting, rule_from_dict, rule_to_dict
 
 PATH = "rules.json"

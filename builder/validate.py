@@ -18,8 +18,8 @@ from .dsc.check import check_dsc_files
 from .dsc.emit import ROOT as DSC_ROOT
 from .gpo.backup import ROOT as GPO_ROOT
 from .gpo.check import check_backup_root
-from .package import IMPORT_SCRIPT
-from .schemacheck import _validator, load_schema
+from .package.scripts import IMPORT_SCRIPT
+from .jsonschemas import _validator, load_schema
 
 
 def validate_artifacts(files: dict[str, bytes], *, canonical: bool = True) -> list[Problem]:
@@ -112,7 +112,7 @@ def _rules_validators() -> tuple[Any, Any, Any]:
 
 def _import_script(path: str, data: bytes, canonical: bool = True) -> list[Problem]:
     """The import script parses as PowerShell (tree-sitter-powershell), with no error node."""
-    from .dsc.powershell import parse_errors
+    from .syntax.powershell import parse_errors
 
     try:
         text = data.decode("utf-8-sig")

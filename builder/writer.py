@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import OutputError
-from .package import MANIFEST, UNLISTED, file_mode
+from .package.manifest import MANIFEST, UNLISTED, file_mode
 _NEW = ".cmfw-new-"
 _OLD = ".cmfw-old-"
 

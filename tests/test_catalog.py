@@ -8,9 +8,9 @@ import pytest
 from builder.catalog import load_catalog, load_catalog_from
 from builder.catalog.loader import CATALOG_DIR, FILES
 from builder.errors import InputError
-from builder.features import catalog_document
-from builder.schemacheck import schema_problems
-from builder.text import text_problem
+from builder.catalog.listing import catalog_document
+from builder.jsonschemas import schema_problems
+from builder.freetext import text_problem
 from builder.yamlsource import load_file
 
 SEED_FEATURES = {

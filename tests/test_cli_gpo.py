@@ -61,7 +61,7 @@ def test_inspect_a_broken_policy_file(runner: CliRunner, tmp_path: Path) -> None
 
 
 def test_inspect_reports_unreadable_rules_after_the_rest(runner: CliRunner, tmp_path: Path) -> None:
-    from builder.gpo.registrypol import Entry, encode
+    from builder.registry.registrypol import Entry, encode
 
     key = r"SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules"
     pol = tmp_path / "registry.pol"

@@ -12,7 +12,7 @@ import yaml
 from builder.build import build, render
 from builder.check import check_path
 from builder.dsc.mof import decode_text, parse
-from builder.dsc.powershell import _parser
+from builder.syntax.powershell import _parser
 from builder.errors import InputError
 from builder.inspect import inspect
 
@@ -57,7 +57,7 @@ def test_registry_policy_mode_writes_the_gpo_values(files: dict[str, bytes]) -> 
     assert 'Key = "SOFTWARE\\\\Policies\\\\Microsoft\\\\WindowsFirewall\\\\FirewallRules";' in text
     assert "instance of MSFT_RefreshRegistryPolicy" in text and "DependsOn = {" in text
     # The very registry.pol values: the GPO's rule strings, byte for byte.
-    from builder.gpo.registrypol import decode
+    from builder.registry.registrypol import decode
 
     pol = next(v for p, v in files.items() if p.endswith("registry.pol") and "CMFW-Servers-".encode("utf-16-le") in v)
     strings = {e.value: e.text for e in decode(pol) if e.key.endswith("FirewallRules")}

@@ -9,8 +9,8 @@ import yaml
 
 from builder.build import render
 from builder.dsc.mof import decode_text, parse
-from builder.dsc.mofcheck import declarations
-from builder.dsc.powershell import _parser
+from builder.dsc.mofclasses import declarations
+from builder.syntax.powershell import _parser
 
 from .conftest import EXAMPLE
 from .test_dsc_build import hostile_matrix

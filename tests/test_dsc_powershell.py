@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.dsc.powershell import Raw, literal, quote, syntax_problems
-from builder.templating import environment
+from builder.syntax.powershell import Raw, literal, quote, syntax_problems
+from builder.syntax.templating import environment
 
 
 def test_every_single_quote_powershell_knows_is_doubled() -> None:

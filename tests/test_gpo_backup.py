@@ -13,7 +13,7 @@ from builder.build import build, render
 from builder.check import check_path
 from builder.gpo.backup import MACHINE_EXTENSIONS
 from builder.inspect import inspect
-from builder.xmlsafe import parse_xml
+from builder.syntax.xml import parse_xml
 
 from .conftest import EXAMPLE, MINIMAL, snapshot
 

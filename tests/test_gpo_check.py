@@ -9,7 +9,7 @@ import pytest
 from builder.build import build
 from builder.check import check_path
 from builder.errors import InputError
-from builder.xmlsafe import parse_xml
+from builder.syntax.xml import parse_xml
 
 from .conftest import EXAMPLE
 

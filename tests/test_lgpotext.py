@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.gpo import lgpotext
-from builder.gpo.lgpotext import LgpoTextError
-from builder.gpo.registrypol import REG_EXPAND_SZ, REG_NONE, Entry
+from builder.registry import lgpotext
+from builder.registry.lgpotext import LgpoTextError
+from builder.registry.registrypol import REG_EXPAND_SZ, REG_NONE, Entry
 
 KEY = r"SOFTWARE\Policies\Microsoft\WindowsFirewall"
 
@@ -51,7 +51,7 @@ def test_errors_name_the_line(text: str, fragment: str) -> None:
 
 
 def test_lgpo_sample_matches_its_registry_pol(shared: Path) -> None:
-    from builder.gpo.registrypol import decode
+    from builder.registry.registrypol import decode
 
     folder = shared / "samples" / "gpo" / "troennes-private-secure-windows"
     text = lgpotext.decode((folder / "BasicPrivacy-Win10-21H2-Enterprise-machine.lgpo.txt").read_bytes())

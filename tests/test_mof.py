@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builder.dsc.mof import MofError, MofResource, decode_text, mof_string, parse, write_document
-from builder.dsc.mofcheck import check_document
+from builder.dsc.mofclasses import check_document
 
 MOMENT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

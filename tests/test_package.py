@@ -14,10 +14,10 @@ from typing import Callable
 
 import pytest
 
-from builder import package
+from builder.package import manifest as package
 from builder.build import build, render
 from builder.check import check_path
-from builder.dsc.powershell import _parser, parse_errors
+from builder.syntax.powershell import _parser, parse_errors
 from builder.validate import validate_artifacts
 
 from .conftest import EXAMPLE, GOLDEN, MINIMAL, snapshot

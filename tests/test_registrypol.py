@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.gpo.registrypol import (
+from builder.registry.registrypol import (
     REG_BINARY, REG_DWORD, REG_MULTI_SZ, REG_NONE, REG_QWORD, REG_SZ, Entry, RegistryPolError, decode, encode,
 )
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 
-from builder import markdown as md
+from builder.syntax import markdown as md
 from builder.build import render
 from builder.diff import diff_paths, format_markdown
 from builder.validate import validate_artifacts

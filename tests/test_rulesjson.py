@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builder import rulesjson
-from builder.jsonlayout import dumps
+from builder.syntax.jsonlayout import dumps
 from builder.model import FeatureChoice, Policy, PolicySet
 from builder.matrix import load_matrix
 from builder.resolve import resolve

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.gpo.rulestring import RuleStringError, encode_rule, parse_rule, rule_version
+from builder.registry.rulestring import RuleStringError, encode_rule, parse_rule, rule_version
 from builder.model import PROFILES, Rule
 
 

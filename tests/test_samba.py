@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from builder.build import build
-from builder.gpo.registrypol import REG_DWORD, REG_SZ, decode
+from builder.registry.registrypol import REG_DWORD, REG_SZ, decode
 
 from .conftest import EXAMPLE
 

@@ -20,7 +20,7 @@ import pytest
 
 from builder.build import build, render
 from builder.gpo.backup import MACHINE_EXTENSIONS
-from builder.gpo.reader import read_path
+from builder.read import read_path
 from builder.model import rule_to_dict
 
 from .conftest import EXAMPLE

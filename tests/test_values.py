@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from builder.addresses import canonical_address
 from builder.ports import canonical_port
-from builder.text import text_problem
+from builder.freetext import text_problem
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import yaml
 
 from ..errors import InputError, Problem
 from .mof import MofInstance, decode_text, parse
-from ..schemacheck import json_problems
-from .mofcheck import all_properties, check_document, declarations, _value_problems
-from .powershell import syntax_problems
+from ..jsonschemas import json_problems
+from .mofclasses import all_properties, check_document, declarations, _value_problems
+from ..syntax.powershell import syntax_problems
 
 V3_SCHEMA = "dsc/dsc-v3-subset.schema.json"
 #: DSC v3 resource type → the MOF class its properties are checked against.
@@ -146,7 +146,7 @@ def _free_text_name(resource_type: object) -> bool:
 def _v3_validators() -> tuple[Any, Any]:
     import jsonschema
 
-    from ..schemacheck import load_schema
+    from ..jsonschemas import load_schema
 
     schema = load_schema(V3_SCHEMA)
     item = schema["properties"]["resources"]["items"]

@@ -15,7 +15,7 @@ from datetime import datetime
 from ..model import PolicySet
 from . import v3
 from .mof import MofResource, write_document
-from .powershell import script_bytes
+from ..syntax.powershell import script_bytes
 from .resources import instances
 from .script import configuration_data, configuration_script
 

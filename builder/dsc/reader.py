@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..addresses import canonical_address
-from ..gpo.policyfile import FirewallContent, read_entries
-from ..gpo.registrypol import Entry
+from ..registry.policyfile import FirewallContent, read_entries
+from ..registry.registrypol import Entry
 from ..model import PROFILES, ProfileSetting, Rule, parse_protocol
-from ..profiles import sort_settings
+from ..profilesettings import sort_settings
 from .mof import MofDocument, MofInstance
 from .resources import PORT_KEYWORDS, PROFILE_PROPERTIES
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import InputError, Problem
-from ..gpo.policyfile import RULES_KEY, encode_policy
-from ..gpo.registrypol import REG_DWORD, REG_SZ
+from ..registry.policyfile import RULES_KEY, encode_policy
+from ..registry.registrypol import REG_DWORD, REG_SZ
 from ..model import PROFILES, Policy, Rule, protocol_name
-from ..profiles import ROOT_KEY
+from ..profilesettings import ROOT_KEY
 
 Value = str | bool | int | tuple[str, ...]
 

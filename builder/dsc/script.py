@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..model import Policy
-from .powershell import Raw, render
+from ..syntax.powershell import Raw, render
 from .resources import instances, modules
 
 

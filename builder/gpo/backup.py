@@ -22,10 +22,10 @@ import uuid
 from datetime import datetime
 
 from ..model import Policy, PolicySet
-from ..xmlescape import attr, cdata
-from . import lgpotext, registrypol
+from ..syntax.xml import attr, cdata
+from ..registry import lgpotext, registrypol
 from .gpreport import gpreport
-from .policyfile import encode_policy
+from ..registry.policyfile import encode_policy
 
 ROOT = "gpo"
 NS_MANIFEST = "http://www.microsoft.com/GroupPolicy/GPOOperations/Manifest"

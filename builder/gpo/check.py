@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import InputError, Problem
-from ..xmlsafe import parse_xml
-from . import lgpotext, registrypol
+from ..syntax.xml import parse_xml
+from ..registry import lgpotext, registrypol
 from .backup import FIREWALL_TOOL, MACHINE_EXTENSIONS, NS_BACKUP, NS_MANIFEST, POL_LOCATION, REGISTRY_CSE
-from .policyfile import FirewallContent, read_entries
+from ..registry.policyfile import FirewallContent, read_entries
 from .xsd import xsd_problems
 
 GUID_FOLDER = re.compile(r"\{[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..model import PROFILES, Policy, ProfileSetting, Rule
-from ..profiles import LOGGING_VALUES
-from ..xmlescape import text
-from .policyfile import EncodedPolicy
+from ..profilesettings import LOGGING_VALUES
+from ..syntax.xml import text
+from ..registry.policyfile import EncodedPolicy
 
 NS_SETTINGS = "http://www.microsoft.com/GroupPolicy/Settings"
 NS_TYPES = "http://www.microsoft.com/GroupPolicy/Types"

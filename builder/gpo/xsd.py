@@ -6,8 +6,8 @@ import functools
 from typing import Any
 
 from ..errors import InputError, Problem
-from ..resources import schema_path
-from ..xmlsafe import parse_xml, parser
+from ..datafiles import schema_path
+from ..syntax.xml import parse_xml, parser
 
 #: File name → schema file. bkupInfo.xml is one <BackupInst>, which manifest.xsd declares.
 SCHEMAS = {

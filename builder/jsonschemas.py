@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import Problem
-from .resources import schema_path
+from .datafiles import schema_path
 from .yamlsource import Document, KeyPath
 
 

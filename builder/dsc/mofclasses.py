@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from ..errors import Problem
-from ..resources import data_dir
+from ..datafiles import data_dir
 from .mof import Alias, MofClass, MofDocument, MofInstance, MofProperty, MofValue, parse
 
 _INTEGER_TYPES = {"uint8", "uint16", "uint32", "uint64", "sint8", "sint16", "sint32", "sint64"}

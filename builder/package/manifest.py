@@ -1,16 +1,10 @@
-"""The package for domain controllers: import scripts, build manifest, checksums, zip.
+"""What a build says about itself: ``build.json``, ``SHA256SUMS`` and ``package.zip``.
 
-The build root holds, next to the artifacts::
+::
 
-    Import-CmfwGpo.ps1   imports the backups on Windows (GroupPolicy module) and checks them
-    deploy-samba.sh      the same for a Samba AD DC (samba-tool, SMB, LDAP)
     build.json           what was built from what; every other file with its SHA-256
     SHA256SUMS           every file, build.json included, in ``sha256sum -c`` format
     package.zip          with --zip: the whole package, reproducibly zipped
-
-Both scripts read their data from files they first check (build.json, the backup
-folders) or from values escaped into them by the template environment, never from
-text pasted into code. See docs/package.md.
 """
 
 from __future__ import annotations
@@ -21,21 +15,19 @@ import os
 import zipfile
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from . import __version__
-from .gpo.backup import FIREWALL_TOOL, NS_MANIFEST, POL_LOCATION, REGISTRY_CSE, ROOT as GPO_ROOT
-from .gpo.policyfile import RULES_KEY
-from .errors import Problem
-from .jsonlayout import dumps
-from .matrix import Matrix
-from .model import PolicySet
-from .rulesjson import link_to_dict
+
+from .. import __version__
+from ..gpo.backup import ROOT as GPO_ROOT
+from ..errors import Problem
+from ..syntax.jsonlayout import dumps
+from ..matrix import Matrix
+from ..model import PolicySet
+from ..rulesjson import link_to_dict
 
 BUILD_FORMAT = "cmfw-build/1"
 MANIFEST = "build.json"
 SUMS = "SHA256SUMS"
 ZIP = "package.zip"
-IMPORT_SCRIPT = "Import-CmfwGpo.ps1"
-SAMBA_SCRIPT = "deploy-samba.sh"
 #: Files that describe the package and so cannot be listed in build.json.
 UNLISTED = (MANIFEST, SUMS, ZIP)
 
@@ -46,38 +38,6 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 def file_mode(path: str) -> int:
     """Mode of a written file: scripts for POSIX shells are executable, the rest are not."""
     return 0o755 if path.endswith(".sh") else 0o644
-
-
-def emit_scripts(policyset: PolicySet, backup_ids: dict[str, str]) -> dict[str, bytes]:
-    """``Import-CmfwGpo.ps1`` and ``deploy-samba.sh`` for this policy set."""
-    from .dsc.powershell import render as render_powershell, script_bytes
-    from .shell import render as render_shell
-
-    powershell = render_powershell(
-        "Import-CmfwGpo.ps1.j2",
-        folder="package",
-        version=__version__,
-        domain=policyset.domain,
-        build_format=BUILD_FORMAT,
-        rules_key="HKLM\\" + RULES_KEY,
-        manifest_namespace=NS_MANIFEST,
-    )
-    shell = render_shell(
-        "deploy-samba.sh.j2",
-        version=__version__,
-        registry_cse=REGISTRY_CSE,
-        firewall_tool=FIREWALL_TOOL,
-        policies=[
-            {"key": p.key, "name": p.name, "pol": f"{GPO_ROOT}/{backup_ids[p.key]}/{POL_LOCATION}", "rules": len(p.rules)}
-            for p in policyset.policies
-        ],
-        links=[
-            {"key": p.key, "target": ln.target, "order": ln.order, "enforced": ln.enforced, "enabled": ln.enabled}
-            for p in policyset.policies
-            for ln in p.links
-        ],
-    )
-    return {IMPORT_SCRIPT: script_bytes(powershell), SAMBA_SCRIPT: shell.encode("utf-8")}
 
 
 def build_manifest(
@@ -187,7 +147,7 @@ def check_package(files: dict[str, bytes]) -> list[Problem]:
     """
     import json
 
-    from .schemacheck import json_problems
+    from ..jsonschemas import json_problems
 
     try:
         manifest = json.loads(files[MANIFEST].decode("utf-8"))

@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, Problem
-from ..model import ProfileSetting, Rule
-from . import lgpotext, registrypol
-from .check import GUID_FOLDER, read_backup_xml
-from .policyfile import read_entries
-from .rulestring import Version
+from .errors import InputError, Problem
+from .model import ProfileSetting, Rule
+from .registry import lgpotext, registrypol
+from .gpo.check import GUID_FOLDER, read_backup_xml
+from .registry.policyfile import read_entries
+from .registry.rulestring import Version
 
 MAX_FILE = 64 * 1024 * 1024
 MAX_FILES = 20_000
@@ -118,8 +118,8 @@ def _from_lgpo(source: str, data: bytes) -> GpoContent:
 
 
 def _from_mof(source: str, data: bytes) -> GpoContent:
-    from ..dsc.mof import decode_text, parse
-    from ..dsc.reader import read_document
+    from .dsc.mof import decode_text, parse
+    from .dsc.reader import read_document
 
     try:
         text = decode_text(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model import Policy, ProfileSetting, Rule
-from ..profiles import LOGGING_VALUES, ROOT_KEY, registry_key, sort_settings
+from ..profilesettings import LOGGING_VALUES, ROOT_KEY, registry_key, sort_settings
 from .registrypol import REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_SZ, Entry
 from .rulestring import FLOOR, RuleStringError, Version, encode_rule, parse_rule
 

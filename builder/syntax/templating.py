@@ -19,7 +19,7 @@ def environment(folder: str, literal: Literal) -> Any:
     """The environment for ``templates/<folder>``: StrictUndefined, output through ``literal``."""
     import jinja2
 
-    from .resources import template_path
+    from ..datafiles import template_path
 
     def finalize(value: Any) -> str:
         if isinstance(value, jinja2.Undefined):

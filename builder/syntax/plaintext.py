@@ -1,6 +1,11 @@
-"""Plain-text tables for terminal output."""
+"""Plain text for people: terminal tables and counted nouns."""
 
 from __future__ import annotations
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``plural(1, "policy", "policies")`` → ``1 policy``; ``plural(3, "rule")`` → ``3 rules``."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 def table(headers: list[str], rows: list[list[str]], *, indent: int = 0) -> str:

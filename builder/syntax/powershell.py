@@ -57,7 +57,7 @@ def script_bytes(text: str) -> bytes:
 
 def render(template: str, folder: str = "dsc", **context: Any) -> str:
     """Render ``templates/<folder>/<template>`` with every value a PowerShell literal."""
-    from ..templating import render as render_template
+    from .templating import render as render_template
 
     return render_template(folder, literal, template, **context)
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalog import Catalog, Feature, RuleTemplate
-from .errors import InputError, Problem
-from .schemacheck import suggest
-from .model import protocol_name
-from .textout import table
+from .types import Catalog, Feature, RuleTemplate
+from ..errors import InputError, Problem
+from ..jsonschemas import suggest
+from ..model import protocol_name
+from ..syntax.plaintext import table
 
 FORMAT = "cmfw-features/1"
 

@@ -1,0 +1,1 @@
+"""The package for domain controllers: deployment scripts, build manifest, checksums, zip."""
