@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from .model import ADDRESS_KEYWORDS
+from .keywords import ADDRESS_NAMES
 
-_KEYWORDS = {k.casefold(): k for k in ADDRESS_KEYWORDS}
+_KEYWORDS = {k.casefold(): k for k in ADDRESS_NAMES}
 
 
 def canonical_address(text: str) -> str:
@@ -34,7 +34,7 @@ def canonical_address(text: str) -> str:
         return str(ipaddress.ip_address(entry))
     except ValueError:
         raise ValueError(
-            f"{text!r} is not an IPv4/IPv6 address, subnet, range or keyword ({', '.join(ADDRESS_KEYWORDS)})"
+            f"{text!r} is not an IPv4/IPv6 address, subnet, range or keyword ({', '.join(ADDRESS_NAMES)})"
         ) from None
 
 

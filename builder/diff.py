@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .read import GpoContent, kind_of, read_backups, read_path
-from .model import PROFILES, GpoLink, Rule, rule_to_dict
+from .model import GpoLink, Rule, profile_rank, rule_to_dict
 from .package.manifest import MANIFEST
 from .syntax.plaintext import plural
 
@@ -197,8 +197,7 @@ def _rule_changes(a: Rule, b: Rule) -> tuple[Change, ...]:
 def _settings_diff(a: GpoContent | None, b: GpoContent | None) -> tuple[Change, ...]:
     left = {(s.profile, s.name): s.value for s in (a.profile_settings if a else [])}
     right = {(s.profile, s.name): s.value for s in (b.profile_settings if b else [])}
-    order = {p: i for i, p in enumerate(("",) + PROFILES)}
-    keys = sorted(set(left) | set(right), key=lambda k: (order.get(k[0], 9), k[0], k[1]))
+    keys = sorted(set(left) | set(right), key=lambda k: (profile_rank(k[0]), k[0], k[1]))
     return tuple(
         Change(f"{profile or 'Global'}/{name}", left.get((profile, name)), right.get((profile, name)))
         for profile, name in keys

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .read import GpoContent, read_path
-from .model import rule_to_dict
+from .model import profile_rank, rule_to_dict
 from .profilesettings import describe
 from .syntax.plaintext import table
 
@@ -59,7 +59,7 @@ def format_inspect(gpos: list[GpoContent]) -> str:
             lines.append(f"  GPO {g.gpo_guid}, backup {g.backup_id}")
         if g.policy_version is not None:
             lines.append(f"  PolicyVersion {_version(g.policy_version)} ({g.policy_version})")
-        for profile in sorted({s.profile for s in g.profile_settings}, key=lambda p: ("", "Domain", "Private", "Public").index(p) if p in ("", "Domain", "Private", "Public") else 9):
+        for profile in sorted({s.profile for s in g.profile_settings}, key=profile_rank):
             mine = [describe(s) for s in g.profile_settings if s.profile == profile]
             lines.append(f"  {profile or 'Global'} profile: {'; '.join(mine)}")
         lines.append(f"  {len(g.rules)} rule{'s' if len(g.rules) != 1 else ''}")

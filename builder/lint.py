@@ -24,40 +24,12 @@ from typing import Any, Iterable
 from .catalog import Catalog
 from .catalog.types import wsus_https
 from .errors import CmfwError, Problem
-from .matrix import FeatureUse, Matrix, PolicySpec
+from .lintcodes import CHECKS, CODES, Check
+from .matrix import FeatureUse, Matrix, PolicySpec, SoftwareUpdatePoint
 from .model import Policy, PolicySet, Rule
 from .yamlsource import KeyPath
 
 FORMAT = "cmfw-lint/1"
-
-
-@dataclass(frozen=True)
-class Check:
-    code: str
-    name: str
-    severity: str
-    title: str
-
-
-#: Every check, by code. Codes are stable: a retired check keeps its number unused.
-CHECKS = {
-    c.code: c
-    for c in (
-        Check("CMFW100", "unused-acknowledgement", "warning", "An acknowledgement that no finding needs"),
-        Check("CMFW101", "inbound-any", "warning", "Inbound rule open to any remote address"),
-        Check("CMFW102", "management-beyond-domain", "warning", "Inbound management rule on the Private or Public profile"),
-        Check("CMFW103", "client-push", "warning", "Client push installation enabled"),
-        Check("CMFW104", "remote-assistance-legacy", "warning", "Remote Assistance through the legacy Helpsvc.exe recipe"),
-        Check("CMFW105", "broad-variant", "warning", "A broad variant where a narrower one does the job"),
-        Check("CMFW106", "sup-https-port", "error", "Software update point HTTPS port that WSUS does not use"),
-        Check("CMFW107", "sup-http-closed", "warning", "Software update point HTTPS without HTTP"),
-        Check("CMFW108", "wake-on-lan-port", "warning", "Wake On LAN port differs between site and client settings"),
-        Check("CMFW109", "overlapping-rules", "warning", "Two rules of a policy let the same traffic through"),
-        Check("CMFW110", "local-rules-ignored", "warning", "Local rules ignored on a profile the feature's GPO rules do not cover"),
-        Check("CMFW111", "outbound-allowed", "warning", "Outbound rules while the policy allows outbound traffic"),
-    )
-}
-CODES = tuple(CHECKS)
 
 
 @dataclass(frozen=True)
@@ -163,12 +135,12 @@ class _Linter:
         self.found: list[Finding] = []
 
     def run(self) -> LintReport:
-        self._sup_ports(("ports",), self.matrix.document.data.get("ports", {}), None)
+        self._sup_ports(self.matrix.ports, None)
         self._wake_on_lan(None)
         for spec in self.matrix.policies:
             policy = self.policies[spec.key]
-            if "ports" in self.matrix.document.data["policies"][spec.path[1]]:
-                self._sup_ports(spec.path + ("ports",), self.matrix.document.data["policies"][spec.path[1]]["ports"], spec)
+            if spec.own_ports:
+                self._sup_ports(spec.own_ports, spec)
                 self._wake_on_lan(spec)
             self._inbound_any(spec, policy)
             self._management(spec, policy)
@@ -225,14 +197,9 @@ class _Linter:
 
     # -- where a rule came from -----------------------------------------------------------------
 
-    def rule_path(self, spec: PolicySpec, rule: Rule, choices: dict[str, str | None]) -> KeyPath:
-        if rule.feature == "custom":
-            for custom in spec.custom_rules:
-                if rule.id.endswith(f"-Custom-{custom.id}-{custom.direction}"):
-                    return custom.path
-            return spec.path
-        use = self.use_of(spec, rule.feature, choices)
-        return use.path if use else spec.path
+    def rule_path(self, spec: PolicySpec, rule: Rule) -> KeyPath:
+        """The features or custom_rules entry that made ``rule`` (from the resolver)."""
+        return tuple(self.policies[spec.key].origins.get(rule.id, spec.path))
 
     def use_of(self, spec: PolicySpec, feature: str, choices: dict[str, str | None]) -> FeatureUse | None:
         """The features entry that brought ``feature`` in (directly or through ``requires``)."""
@@ -251,18 +218,16 @@ class _Linter:
     # -- the checks ---------------------------------------------------------------------------------
 
     def _inbound_any(self, spec: PolicySpec, policy: Policy) -> None:
-        choices = self.choices(policy)
         for rule in policy.rules:
             if rule.direction == "In" and rule.action == "Allow" and not rule.remote_addresses:
                 self.add(
-                    "CMFW101", spec, self.rule_path(spec, rule, choices),
+                    "CMFW101", spec, self.rule_path(spec, rule),
                     f"inbound {rule.protocol_name} {','.join(rule.local_ports) or 'any port'} is open to any remote address",
                     "scope it with `from:` an address set (LocalSubnet for peers), or acknowledge why it must be open",
                     rule.id,
                 )
 
     def _management(self, spec: PolicySpec, policy: Policy) -> None:
-        choices = self.choices(policy)
         reported: set[tuple[str, tuple[str, ...]]] = set()
         for rule in policy.rules:
             feature = self.catalog.features.get(rule.feature)
@@ -272,7 +237,7 @@ class _Linter:
             if beyond and (rule.feature, beyond) not in reported:
                 reported.add((rule.feature, beyond))
                 self.add(
-                    "CMFW102", spec, self.rule_path(spec, rule, choices),
+                    "CMFW102", spec, self.rule_path(spec, rule),
                     f"{feature.title.lower()} accepts inbound connections on the {' and '.join(beyond)} profile"
                     f"{'s' if len(beyond) > 1 else ''}",
                     "keep remote administration to the Domain profile (`profiles: [Domain]` on the policy or feature)",
@@ -305,26 +270,24 @@ class _Linter:
                     f"`{use.feature}: {{variant: {narrower.name}}}`",
                 )
 
-    def _sup_ports(self, path: KeyPath, ports: dict[str, Any], spec: PolicySpec | None) -> None:
-        for i, entry in enumerate(ports.get("software_update_points", []) or []):
-            if not isinstance(entry, dict) or "https" not in entry:
-                continue
-            http, https = entry["http"], entry["https"]
+    def _sup_ports(self, ports: dict[str, Any], spec: PolicySpec | None) -> None:
+        sups: tuple[SoftwareUpdatePoint, ...] = ports.get("software_update_points", ())
+        for sup in sups:
+            http, https = sup.http, sup.https
             expected = wsus_https(http)
             if https != expected:
                 rule = "HTTP 80 pairs with HTTPS 443" if http == 80 else "HTTPS = HTTP + 1"
                 self.add(
-                    "CMFW106", spec, path + ("software_update_points", i, "https"),
+                    "CMFW106", spec, sup.path + ("https",),
                     f"HTTPS port {https} does not match HTTP port {http}: WSUS uses {rule}, so {expected}",
                     f"write https: {expected} (or leave it out); acknowledge CMFW106 only if a proxy really listens on {https}",
                 )
 
     def _wake_on_lan(self, spec: PolicySpec | None) -> None:
-        data = self.matrix.document.data
-        own = data.get("ports", {}) if spec is None else data["policies"][spec.path[1]].get("ports", {})
+        own = self.matrix.ports if spec is None else spec.own_ports
         if "wake_on_lan" not in own and "site_wake_on_lan" not in own:
             return
-        values = dict(data.get("ports", {}))
+        values = dict(self.matrix.ports)
         if spec is not None:
             values.update(own)
         client = self.catalog.parameter_value("wake_on_lan", values)
@@ -349,7 +312,6 @@ class _Linter:
 
     def _overlaps(self, spec: PolicySpec, policy: Policy) -> None:
         """Rules another rule of the policy already covers entirely (duplicates included)."""
-        choices = self.choices(policy)
         groups: dict[tuple[Any, ...], list[Rule]] = {}
         for rule in policy.rules:
             if rule.enabled:
@@ -362,7 +324,7 @@ class _Linter:
                     continue
                 same = _covers(b, cover)
                 self.add(
-                    "CMFW109", spec, self.rule_path(spec, b, choices),
+                    "CMFW109", spec, self.rule_path(spec, b),
                     f"{'duplicates' if same else 'is covered by'} {cover.id} ({_traffic(b)})",
                     "keep one rule for this traffic: drop the feature or rule that repeats it, or narrow it with `exclude`",
                     b.id,

@@ -27,6 +27,7 @@ from .model import DscOptions, GpoLink
 from .errors import InputError, Problem
 from .ports import canonical_port
 from .jsonschemas import schema_problems, suggest
+from .lintcodes import CHECKS
 from .freetext import text_problem
 from .yamlsource import Document, KeyPath, load_bytes, load_file
 
@@ -40,6 +41,8 @@ class SoftwareUpdatePoint:
     http: int
     https: int
     name: str = ""
+    #: Where the entry is in the matrix (empty for the catalog's default).
+    path: KeyPath = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class PolicySpec:
     ports: dict[str, Any] = field(default_factory=dict)
     programs: dict[str, str] = field(default_factory=dict)
     software_update_points: tuple[SoftwareUpdatePoint, ...] = ()
+    #: The policy's own ``ports:`` (canonical), before the matrix-wide ones are merged in.
+    own_ports: dict[str, Any] = field(default_factory=dict)
     features: tuple[FeatureUse, ...] = ()
     custom_rules: tuple[CustomRule, ...] = ()
     profile_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -108,6 +113,8 @@ class Matrix:
     policies: tuple[PolicySpec, ...]
     document: Document
     acknowledge: dict[str, str] = field(default_factory=dict)
+    #: The matrix-wide ``ports:`` (canonical; ``software_update_points`` typed).
+    ports: dict[str, Any] = field(default_factory=dict)
 
     def problem(self, path: KeyPath, message: str) -> Problem:
         return self.document.problem(path, message)
@@ -169,6 +176,7 @@ class _Checker:
             policies=tuple(policies),
             document=self.doc,
             acknowledge=acknowledge,
+            ports=base_ports,
         )
 
     # -- addresses ---------------------------------------------------------------------
@@ -233,7 +241,7 @@ class _Checker:
                 continue
             # An HTTPS port WSUS does not use is lint finding CMFW106 (an error unless acknowledged).
             self.text(path + (i, "name"), entry.get("name"))
-            out.append(SoftwareUpdatePoint(http, https, entry.get("name", "")))
+            out.append(SoftwareUpdatePoint(http, https, entry.get("name", ""), path + (i,)))
         return tuple(out)
 
     def _programs(self, path: KeyPath, raw: dict[str, str]) -> dict[str, str]:
@@ -276,8 +284,9 @@ class _Checker:
                 self.fail(where, f"policy id {key!r} is a reserved device name on Windows and cannot name a folder; give the policy another `id:`")
             self.text(path + ("description",), item.get("description"))
 
+            own_ports = self._ports(path + ("ports",), item.get("ports", {}))
             ports = dict(base_ports)
-            ports.update(self._ports(path + ("ports",), item.get("ports", {})))
+            ports.update(own_ports)
             self._effective_ports(path + ("ports",) if "ports" in item else ("ports",), ports)
             sups = ports.pop("software_update_points", None)
             if sups is None:
@@ -303,6 +312,7 @@ class _Checker:
                     ports=ports,
                     programs=programs,
                     software_update_points=tuple(sups),
+                    own_ports=own_ports,
                     features=tuple(features),
                     custom_rules=tuple(customs),
                     profile_settings=settings,
@@ -315,8 +325,6 @@ class _Checker:
         return out
 
     def _acknowledge(self, path: KeyPath, raw: dict[str, str]) -> dict[str, str]:
-        from .lint import CHECKS
-
         for code, reason in raw.items():
             if code not in CHECKS:
                 self.fail(path + (code,), f"{code} is not a lint code (see docs/lint.md){suggest(code, CHECKS)}", key=True)

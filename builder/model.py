@@ -12,26 +12,26 @@ import copy
 import functools
 import ipaddress
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 DIRECTIONS = ("In", "Out")
 ACTIONS = ("Allow", "Block", "ByPass")
 EDGE_TRAVERSAL = ("Allow", "DeferToApp", "DeferToUser")
 PROFILES = ("Domain", "Private", "Public")
+#: Where profile settings live, in the order cmfw shows them: the WindowsFirewall key
+#: itself (""), the three profiles, and the pre-Vista Standard profile of foreign GPOs.
+SETTING_PROFILES = ("",) + PROFILES + ("Standard",)
+_PROFILE_RANK = {p: i for i, p in enumerate(SETTING_PROFILES)}
+
+
+def profile_rank(profile: str) -> int:
+    """Sort key of a settings profile: :data:`SETTING_PROFILES` order, unknown ones last."""
+    return _PROFILE_RANK.get(profile, len(SETTING_PROFILES))
 
 #: IANA protocol numbers with the names Windows tools show for them.
 PROTOCOL_NAMES = {1: "ICMPv4", 6: "TCP", 17: "UDP", 58: "ICMPv6"}
 PROTOCOL_NUMBERS = {name.upper(): number for number, name in PROTOCOL_NAMES.items()}
 
-#: Port keywords Windows accepts in place of numbers, by the side they apply to.
-LOCAL_PORT_KEYWORDS = ("RPC", "RPC-EPMap", "Teredo", "IPHTTPSIn", "IPTLSIn", "Ply2Disc", "mDNS", "DHCP", "TcpCDPSvc")
-REMOTE_PORT_KEYWORDS = ("IPHTTPSOut", "IPTLSOut", "CortanaOut")
-
-#: Address keywords, spelled as PowerShell's NetSecurity module spells them.
-ADDRESS_KEYWORDS = (
-    "LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway",
-    "Intranet", "Internet", "IntranetRemoteAccess", "PlayToDevice", "CaptivePortal",
-)
 
 
 def protocol_name(protocol: int | None) -> str:
@@ -214,6 +214,10 @@ class Policy:
     profile_settings: tuple[ProfileSetting, ...] = ()
     dsc: DscOptions = field(default_factory=DscOptions)
     links: tuple[GpoLink, ...] = ()
+    #: Where in the matrix each rule comes from (rule ID → key path), so that a problem
+    #: any later stage finds with a rule is reported at the entry to change. Known only
+    #: for policies resolved from a matrix; not part of a policy's value.
+    origins: Mapping[str, tuple[str | int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(sorted(self.rules, key=lambda r: r.id.casefold())))

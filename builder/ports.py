@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .model import LOCAL_PORT_KEYWORDS, REMOTE_PORT_KEYWORDS
+from .keywords import LOCAL_PORT_NAMES, REMOTE_PORT_NAMES
 
 MIN_PORT = 1
 MAX_PORT = 65535
 
-_KEYWORDS = {k.casefold(): k for k in LOCAL_PORT_KEYWORDS + REMOTE_PORT_KEYWORDS}
+_KEYWORDS = {k.casefold(): k for k in LOCAL_PORT_NAMES + REMOTE_PORT_NAMES}
 
 
 def canonical_port(value: int | str, *, allow_range: bool = True, allow_keyword: bool = False) -> str:

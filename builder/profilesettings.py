@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .model import PROFILES, ProfileSetting
+from .model import ProfileSetting, profile_rank
 
 ROOT_KEY = r"SOFTWARE\Policies\Microsoft\WindowsFirewall"
 LOGGING_VALUES = ("LogFilePath", "LogFileSize", "LogDroppedPackets", "LogSuccessfulConnections", "LogIgnoredRules")
@@ -69,10 +69,7 @@ def from_matrix(profile_settings: dict[str, dict[str, Any]]) -> tuple[ProfileSet
 
 
 def sort_settings(settings: list[ProfileSetting]) -> tuple[ProfileSetting, ...]:
-    profiles = {p: i for i, p in enumerate(("",) + PROFILES + ("Standard",))}
-    return tuple(
-        sorted(settings, key=lambda s: (profiles.get(s.profile, 99), s.profile, _ORDER.get(s.name, 99), s.name))
-    )
+    return tuple(sorted(settings, key=lambda s: (profile_rank(s.profile), s.profile, _ORDER.get(s.name, 99), s.name)))
 
 
 def registry_key(setting: ProfileSetting) -> str:

@@ -21,13 +21,12 @@ from . import __version__
 from .syntax import markdown as md
 from .catalog import Catalog
 from .lint import Finding, LintReport
-from .model import Policy, PolicySet, Rule
+from .model import Policy, PolicySet, Rule, profile_rank
 from .profilesettings import describe
 from .syntax.plaintext import plural
 
 HTML = "report.html"
 MARKDOWN = "report.md"
-PROFILE_ORDER = ("", "Domain", "Private", "Public")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def _policy(policy: Policy, catalog: Catalog, identity: Identity, findings: list
         "rules": [_rule(r, catalog) for r in policy.rules],
         "settings": [
             {"profile": s.profile or "Global", "name": s.name, "value": str(s.value), "text": describe(s)}
-            for s in sorted(policy.profile_settings, key=lambda s: (PROFILE_ORDER.index(s.profile) if s.profile in PROFILE_ORDER else 9, s.name))
+            for s in sorted(policy.profile_settings, key=lambda s: (profile_rank(s.profile), s.name))
         ],
         "links": [
             {

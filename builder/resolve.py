@@ -7,35 +7,16 @@ gets its deterministic ID ``CMFW-<policy>-<Feature>-<rule>-<In|Out>``.
 
 from __future__ import annotations
 
-import unicodedata
-import uuid
 from dataclasses import replace
 
 from . import profilesettings
 from .catalog import Catalog, Feature, RuleTemplate, load_catalog
 from .errors import ArtifactError, InputError, Problem
+from .identifiers import custom_rule_id, feature_rule_id, gpo_guid
 from .matrix import ANY, CustomRule, FeatureUse, Matrix, PolicySpec
 from .model import FeatureChoice, Policy, PolicySet, Rule, parse_protocol
 from .freetext import text_problem
-from .yamlsource import format_path
-
-#: Namespace of the GPO GUIDs (UUIDv5 of "urn:cmfw:gpo" in the URL namespace). Changing
-#: it changes every GPO GUID cmfw has ever produced: never do.
-GPO_NAMESPACE = uuid.UUID("5dc36caf-97ad-5348-bb1a-8a7561e8c34d")
-
-ID_PREFIX = "CMFW"
-
-
-def gpo_guid(domain: str, policy_name: str) -> str:
-    """The stable GPO GUID of a policy: same domain and name (any case), same GUID."""
-    name = unicodedata.normalize("NFC", policy_name).casefold()
-    value = uuid.uuid5(GPO_NAMESPACE, f"{domain.lower()}\x00{name}")
-    return "{" + str(value).upper() + "}"
-
-
-def rule_id(policy_key: str, feature: Feature, template: RuleTemplate) -> str:
-    return f"{ID_PREFIX}-{policy_key}-{feature.id_part}-{template.selector}"
-
+from .yamlsource import KeyPath, format_path
 
 def resolve(matrix: Matrix, catalog: Catalog | None = None) -> PolicySet:
     """Resolve every policy; raises :class:`InputError` listing every unresolvable scope."""
@@ -55,9 +36,17 @@ class _Resolver:
     def policy(self, spec: PolicySpec) -> Policy:
         uses = _with_required(spec.features, self.catalog)
         rules: list[Rule] = []
+        origins: dict[str, KeyPath] = {}
         for use, implied_by in uses:
-            rules.extend(self._feature_rules(spec, use, implied_by is not None))
-        rules.extend(self._custom_rule(spec, custom) for custom in spec.custom_rules if spec.outbound_rules or custom.direction == "In")
+            for rule in self._feature_rules(spec, use, implied_by is not None):
+                rules.append(rule)
+                # An implied feature's rules point at the entry that brought it in.
+                origins.setdefault(rule.id, use.path)
+        for custom in spec.custom_rules:
+            if spec.outbound_rules or custom.direction == "In":
+                rule = self._custom_rule(spec, custom)
+                rules.append(rule)
+                origins.setdefault(rule.id, custom.path)
         if spec.rule_ids == "predefined":
             rules = self._merge_predefined(spec, rules)
         _check_rules(spec, rules)
@@ -75,6 +64,7 @@ class _Resolver:
             profile_settings=profilesettings.from_matrix(spec.profile_settings),
             dsc=spec.dsc,
             links=spec.links,
+            origins=origins,
         )
 
     # -- features ------------------------------------------------------------------------
@@ -98,7 +88,7 @@ class _Resolver:
             if program and program.startswith("$"):
                 program = self._program(spec, program[1:])
             rule = Rule(
-                    id=rule_id(spec.key, feature, template),
+                    id=feature_rule_id(spec.key, feature.id_part, template.selector),
                     name=template.name,
                     direction=template.direction,
                     protocol=template.protocol,
@@ -184,7 +174,7 @@ class _Resolver:
     def _custom_rule(self, spec: PolicySpec, custom: CustomRule) -> Rule:
         remote = self._expand(custom.remote_sets) if custom.remote_sets is not None else ()
         return Rule(
-            id=f"{ID_PREFIX}-{spec.key}-Custom-{custom.id}-{custom.direction}",
+            id=custom_rule_id(spec.key, custom.id, custom.direction),
             name=custom.name,
             direction=custom.direction,
             action=custom.action,

@@ -6,7 +6,8 @@ from builder.errors import InputError
 from builder.matrix import parse_matrix
 from builder.model import Rule
 from builder.catalog import load_catalog
-from builder.resolve import gpo_guid, resolve
+from builder.identifiers import gpo_guid
+from builder.resolve import resolve
 
 from .conftest import EXAMPLE
 

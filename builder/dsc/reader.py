@@ -16,9 +16,9 @@ from ..registry.registrypol import Entry
 from ..model import PROFILES, ProfileSetting, Rule, parse_protocol
 from ..profilesettings import sort_settings
 from .mof import MofDocument, MofInstance
-from .resources import PORT_KEYWORDS, PROFILE_PROPERTIES
+from .resources import NETSECURITY_PORTS, PROFILE_PROPERTIES
 
-_PORTS_BACK = {v.lower(): k for k, v in PORT_KEYWORDS.items()}
+_PORTS_BACK = {v.lower(): k for k, v in NETSECURITY_PORTS.items()}
 
 
 def read_document(doc: MofDocument) -> FirewallContent:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .. import keywords
 from ..errors import InputError, Problem
 from ..registry.policyfile import RULES_KEY, encode_policy
 from ..registry.registrypol import REG_DWORD, REG_SZ
@@ -26,10 +27,8 @@ from ..profilesettings import ROOT_KEY
 Value = str | bool | int | tuple[str, ...]
 
 #: cmfw's port keywords → the spelling NetSecurity (and so NetworkingDsc) accepts.
-PORT_KEYWORDS = {"RPC": "RPC", "RPC-EPMap": "RPCEPMap", "Teredo": "Teredo", "IPHTTPSIn": "IPHTTPSIn",
-                 "IPHTTPSOut": "IPHTTPSOut", "Ply2Disc": "PlayToDiscovery"}
-ADDRESS_KEYWORDS = ("LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway", "Intranet", "Internet",
-                    "IntranetRemoteAccess", "PlayToDevice")
+NETSECURITY_PORTS = {k.name: k.netsecurity for k in keywords.PORT_KEYWORDS if k.netsecurity}
+NETSECURITY_ADDRESSES = tuple(k.name for k in keywords.ADDRESS_KEYWORDS if k.netsecurity)
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def _firewall(policy: Policy, rule: Rule) -> Instance:
     for field, addresses in (("LocalAddress", rule.local_addresses), ("RemoteAddress", rule.remote_addresses)):
         if addresses:
             for address in addresses:
-                if not (address[:1].isdigit() or ":" in address or address in ADDRESS_KEYWORDS):
+                if not (address[:1].isdigit() or ":" in address or address in NETSECURITY_ADDRESSES):
                     raise _unsupported(policy, rule, f"the address keyword {address}")
             props.append((field, tuple(addresses)))
     if rule.icmp_types:
@@ -163,9 +162,9 @@ def _firewall(policy: Policy, rule: Rule) -> Instance:
 def _port(policy: Policy, rule: Rule, port: str) -> str:
     if port[:1].isdigit():
         return port
-    if port not in PORT_KEYWORDS:
+    if port not in NETSECURITY_PORTS:
         raise _unsupported(policy, rule, f"the port keyword {port}")
-    return PORT_KEYWORDS[port]
+    return NETSECURITY_PORTS[port]
 
 
 def _registry_instances(policy: Policy) -> list[Instance]:

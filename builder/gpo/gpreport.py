@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .. import keywords
 from ..model import PROFILES, Policy, ProfileSetting, Rule
 from ..profilesettings import LOGGING_VALUES
 from ..syntax.xml import text
@@ -125,7 +126,7 @@ def _rule(rule: Rule, version: tuple[int, int]) -> list[str]:
             ra6.append(address)
         elif address[:1].isdigit():
             ra4.append(address)
-        elif address in ("LocalSubnet", "DNS", "DHCP", "WINS", "DefaultGateway"):
+        elif address in keywords.ADDRESS and keywords.ADDRESS[address].dual:
             # As in the rule string: the keyword for each family the rule can match.
             if rule.protocol != 58:
                 ra4.append(address)

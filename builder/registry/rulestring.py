@@ -20,8 +20,9 @@ import functools
 import re
 from dataclasses import dataclass
 
+from ..keywords import ADDRESS, ADDRESS_KEYWORDS, PORT_KEYWORDS
 from ..addresses import canonical_address
-from ..model import ADDRESS_KEYWORDS, PROFILES, Rule
+from ..model import PROFILES, Rule
 from ..ports import canonical_port
 
 Version = tuple[int, int]
@@ -60,21 +61,22 @@ TOKEN_VERSIONS: dict[str, Version] = {
     "LUAuth": (2, 20), "TTK": (2, 20), "Platform2": (2, 20), "TTK2_22": (2, 22), "LUAuth2_24": (2, 24),
     "NNm": (2, 24), "SecurityRealmId": (2, 24), "TTK2_27": (2, 27), "TTK2_28": (2, 28),
 }
-KEYWORD_VERSIONS: dict[str, Version] = {"mDNS": (2, 25), "CortanaOut": (2, 28), "TcpCDPSvc": (2, 29)}
+KEYWORD_VERSIONS: dict[str, Version] = {k.name: k.version for k in PORT_KEYWORDS if k.version > FLOOR}
 
-_LPORT_KEYWORDS = {"RPC", "RPC-EPMap", "Teredo"}
-_LPORT2_10_KEYWORDS = {"IPHTTPSIn", "IPTLSIn"}
-_LPORT2_20_KEYWORDS = {"Ply2Disc", "DHCP", "mDNS", "TcpCDPSvc"}
-_RPORT2_10_KEYWORDS = {"IPHTTPSOut", "IPTLSOut", "CortanaOut"}
+
+def _port_keywords(token: str) -> frozenset[str]:
+    return frozenset(k.name for k in PORT_KEYWORDS if k.token == token)
+
+
+_LPORT_KEYWORDS = _port_keywords("LPort")
+_LPORT2_10_KEYWORDS = _port_keywords("LPort2_10")
+_LPORT2_20_KEYWORDS = _port_keywords("LPort2_20")
+_RPORT2_10_KEYWORDS = _port_keywords("RPort2_10")
 
 #: Address keywords of RA4/RA6 (schema 2.0) and of RA42/RA62 (2.20), token spelling → model spelling.
-_RA_KEYWORDS = {"LocalSubnet": "LocalSubnet", "DNS": "DNS", "DHCP": "DHCP", "WINS": "WINS", "DefaultGateway": "DefaultGateway"}
-_RA2_KEYWORDS = {
-    "IntrAnet": "Intranet", "IntErnet": "Internet", "RmtIntrAnet": "IntranetRemoteAccess",
-    "Ply2Renders": "PlayToDevice", "CaptivePortal": "CaptivePortal",
-}
+_RA_KEYWORDS = {k.token: k.name for k in ADDRESS_KEYWORDS if k.dual}
+_RA2_KEYWORDS = {k.token: k.name for k in ADDRESS_KEYWORDS if not k.dual}
 _RA2_TOKENS = {model: token for token, model in _RA2_KEYWORDS.items()}
-assert set(_RA_KEYWORDS.values()) | set(_RA2_KEYWORDS.values()) == set(ADDRESS_KEYWORDS)
 
 _EDGE = {"Allow": (), "DeferToApp": (("Defer", "App"),), "DeferToUser": (("Defer", "User"),)}
 _VERSION = re.compile(r"v([0-9]{1,3})\.([0-9]{1,3})\|")
@@ -259,7 +261,7 @@ class _Fields:
         local = self._ports("LPort", protocol, single=True, keywords=_LPORT_KEYWORDS)
         local += self._ports("LPort2_10", protocol, single=False, keywords=_LPORT2_10_KEYWORDS)
         local += self._ports("LPort2_20", protocol, single=None, keywords=_LPORT2_20_KEYWORDS)
-        remote = self._ports("RPort", protocol, single=True, keywords=set())
+        remote = self._ports("RPort", protocol, single=True, keywords=frozenset())
         remote += self._ports("RPort2_10", protocol, single=False, keywords=_RPORT2_10_KEYWORDS)
         icmp = self._icmp("ICMP4", protocol, 1) + self._icmp("ICMP6", protocol, 58)
         edge = self._edge()
@@ -293,7 +295,7 @@ class _Fields:
             group=self.one("EmbedCtxt") or "",
         )
 
-    def _ports(self, token: str, protocol: int | None, *, single: bool | None, keywords: set[str]) -> list[str]:
+    def _ports(self, token: str, protocol: int | None, *, single: bool | None, keywords: frozenset[str]) -> list[str]:
         out = []
         for value in self.values.get(token, []):
             if protocol not in (6, 17):
@@ -334,7 +336,7 @@ class _Fields:
                 canonical = canonical_address(value)
             except ValueError as exc:
                 raise RuleStringError(f"{token}={value}: {exc}") from None
-            if canonical in ADDRESS_KEYWORDS or (":" in canonical) != (family == 6):
+            if canonical in ADDRESS or (":" in canonical) != (family == 6):
                 raise RuleStringError(f"{token}={value}: not an IPv{family} address, range or subnet")
             out.append(canonical)
         return tuple(out)

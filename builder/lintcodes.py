@@ -1,0 +1,37 @@
+"""The lint checks by code: the table the matrix's ``acknowledge:`` keys are checked against.
+
+Codes are stable: a retired check keeps its number, unused. What each check means,
+with its fix, is in docs/lint.md; the checks themselves are in :mod:`builder.lint`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    name: str
+    severity: str
+    title: str
+
+
+CHECKS = {
+    c.code: c
+    for c in (
+        Check("CMFW100", "unused-acknowledgement", "warning", "An acknowledgement that no finding needs"),
+        Check("CMFW101", "inbound-any", "warning", "Inbound rule open to any remote address"),
+        Check("CMFW102", "management-beyond-domain", "warning", "Inbound management rule on the Private or Public profile"),
+        Check("CMFW103", "client-push", "warning", "Client push installation enabled"),
+        Check("CMFW104", "remote-assistance-legacy", "warning", "Remote Assistance through the legacy Helpsvc.exe recipe"),
+        Check("CMFW105", "broad-variant", "warning", "A broad variant where a narrower one does the job"),
+        Check("CMFW106", "sup-https-port", "error", "Software update point HTTPS port that WSUS does not use"),
+        Check("CMFW107", "sup-http-closed", "warning", "Software update point HTTPS without HTTP"),
+        Check("CMFW108", "wake-on-lan-port", "warning", "Wake On LAN port differs between site and client settings"),
+        Check("CMFW109", "overlapping-rules", "warning", "Two rules of a policy let the same traffic through"),
+        Check("CMFW110", "local-rules-ignored", "warning", "Local rules ignored on a profile the feature's GPO rules do not cover"),
+        Check("CMFW111", "outbound-allowed", "warning", "Outbound rules while the policy allows outbound traffic"),
+    )
+}
+CODES = tuple(CHECKS)
