@@ -1,8 +1,11 @@
 """The build pipeline: matrix → rules → artifacts → validation → files.
 
-:func:`render` does everything in memory and returns the bytes of every file;
-:func:`build` then writes them with :func:`builder.writer.write_tree`, so a bad
-matrix or an artifact that fails validation never touches the output directory.
+:func:`validate` checks a matrix as far as it can without rendering anything: the
+schema, its meaning, the rules it resolves to, lint errors, and whether every output
+format can carry those rules. :func:`render` then runs every registered emitter
+(:mod:`builder.formats`) and their validators, in memory, and returns the bytes of
+every file; :func:`build` writes them with :func:`builder.writer.write_tree`, so a
+bad matrix or an artifact that fails validation never touches the output directory.
 """
 
 from __future__ import annotations
@@ -12,25 +15,31 @@ import gc
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
-from . import parallel, report, rulesjson
-from .package import manifest as package
-from .package import scripts
+from . import formats, parallel
 from .catalog import Catalog, load_catalog
-from .dsc.check import check_dsc_files
 from .errors import ArtifactError, InputError, Problem
+from .formats import Artifacts, Context, Emitter
 from .lint import LintFailure, LintReport, lint
-from .dsc import emit as dsc
-from .gpo import backup as gpo_backup
 from .matrix import Matrix, load_matrix
 from .model import Policy, PolicySet
+from .package.manifest import BUILD_FORMAT
 from .resolve import resolve
 from .timestamps import build_time
-from .validate import validate_artifacts
 from .writer import Stale, stale_files, write_tree
 
-BUILD_FORMAT = package.BUILD_FORMAT
+__all__ = ["BUILD_FORMAT", "Build", "Validated", "build", "check_build", "render", "validate"]
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A matrix that can be built: checked, resolved, linted (no open errors), expressible."""
+
+    matrix: Matrix
+    policyset: PolicySet
+    lint: LintReport
+    catalog: Catalog
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,23 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def validate(
+    matrix_path: str | Path, catalog: Catalog | None = None, *, emitters: Sequence[Emitter] | None = None
+) -> Validated:
+    """Everything ``cmfw validate`` checks; raises :class:`InputError` listing every problem.
+
+    Nothing is rendered: what a format cannot carry is found by its ``check_policy``.
+    """
+    catalog = catalog or load_catalog()
+    matrix = load_matrix(matrix_path, catalog)
+    policyset = resolve(matrix, catalog)
+    findings = lint(matrix, policyset, catalog)
+    problems = [f.problem() for f in findings.errors] + formats.unexpressible(policyset, matrix, emitters)
+    if problems:
+        raise InputError(problems)
+    return Validated(matrix, policyset, findings, catalog)
+
+
 def render(
     matrix_path: str | Path,
     catalog: Catalog | None = None,
@@ -67,58 +93,72 @@ def render(
     *,
     out_dir: str | Path | None = None,
     zip: bool = False,
+    emitters: Sequence[Emitter] | None = None,
 ) -> Build:
-    """Load, resolve, emit and validate; nothing is written.
+    """Validate, emit and check every artifact; nothing is written.
 
     ``timestamp`` (ISO 8601 or seconds since 1970) overrides ``SOURCE_DATE_EPOCH``
     and the fixed default; see :mod:`builder.timestamps`. ``out_dir`` is where the
     files are meant to go: build.json records the matrix path relative to it, and
-    the zip (``zip=True``) unpacks to a folder of its name.
+    the zip (``zip=True``) unpacks to a folder of its name. ``emitters`` replaces the
+    registered formats (:func:`builder.formats.emitters`).
     """
     with _cyclic_gc_paused():
-        return _render(matrix_path, catalog, build_time(timestamp), out_dir, zip)
+        moment = build_time(timestamp)
+        found = tuple(emitters) if emitters is not None else formats.emitters()
+        formats.check_order(found)
+        checked = validate(matrix_path, catalog, emitters=found)
+        ctx = Context(
+            checked.policyset, moment, checked.catalog, checked.matrix, checked.lint, out_dir, zip
+        )
+        files = _emit_all(ctx, found)
+        return Build(checked.matrix, checked.policyset, files, checked.lint)
 
 
-def _render(
-    matrix_path: str | Path, catalog: Catalog | None, moment: datetime, out_dir: str | Path | None, zip: bool
-) -> Build:
-    catalog = catalog or load_catalog()
-    matrix = load_matrix(matrix_path, catalog)
-    policyset = resolve(matrix, catalog)
-    findings = lint(matrix, policyset, catalog)
-    if findings.errors:
-        raise InputError([f.problem() for f in findings.errors])
+def _emit_all(ctx: Context, found: Sequence[Emitter]) -> dict[str, bytes]:
+    """Run the emitters in order; then every validator that did not run in a worker."""
     files: dict[str, bytes] = {}
-    files.update(rulesjson.emit(policyset))
-    backups, backup_ids = gpo_backup.emit_backups(policyset, moment)
-    files.update(backups)
-    dsc_problems: list[Problem] = []
-    for dsc_files, problems in parallel.map_chunks(
-        _dsc_part, policyset.policies, policyset.domain, policyset.catalog_version, moment
-    ):
-        files.update(dsc_files)
-        dsc_problems += problems
-    files.update(scripts.emit_scripts(policyset, backup_ids))
-    identity = report.Identity(
-        package.matrix_path(matrix.file, out_dir), matrix.sha256, policyset.catalog_version, moment, backup_ids
-    )
-    files.update(report.emit(policyset, findings, catalog, identity))
-    checked = {path: data for path, data in files.items() if not path.startswith(dsc.ROOT + "/")}
-    problems = dsc_problems + validate_artifacts(checked, canonical=False)
+    facts: dict[str, object] = {}
+    problems: list[Problem] = []
+    checked_in_parts: list[str] = []
+    for emitter in found:
+        current = Context(
+            ctx.policyset, ctx.moment, ctx.catalog, ctx.matrix, ctx.lint, ctx.out_dir, ctx.zip, files, facts
+        )
+        if emitter.per_policy:
+            template = current.part(())
+            for part_files, part_problems in parallel.map_chunks(_emit_part, ctx.policyset.policies, emitter, template):
+                _add(files, part_files, emitter)
+                problems += part_problems
+            checked_in_parts.append(emitter.name)
+            continue
+        emitted = emitter.emit(current)
+        _add(files, emitted.files, emitter)
+        facts.update(emitted.facts)
+        missing = set(emitter.provides) - set(emitted.facts)
+        if missing:
+            raise ArtifactError(f"format {emitter.name!r} did not provide {', '.join(sorted(missing))}")
+    problems += formats.validate(Artifacts(files), found, skip=checked_in_parts)
     if problems:
         raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
-    files[package.MANIFEST] = package.build_manifest(matrix, policyset, backup_ids, files, out_dir)
-    files[package.SUMS] = package.checksums(files)
-    if zip:
-        files[package.ZIP] = package.zip_package(files, package.zip_top(out_dir), moment)
-    return Build(matrix, policyset, files, findings)
+    return files
 
 
-def _dsc_part(policies: tuple[Policy, ...], domain: str, catalog_version: str, moment: datetime) -> tuple[dict[str, bytes], list[Problem]]:
-    """The DSC files of some policies, and what their checks found (run in a worker for big builds)."""
+def _add(files: dict[str, bytes], new: dict[str, bytes], emitter: Emitter) -> None:
+    for path, data in new.items():
+        if not emitter.owns_path(path):
+            raise ArtifactError(f"format {emitter.name!r} wrote {path}, which is not among the paths it owns")
+        if path in files:
+            raise ArtifactError(f"format {emitter.name!r} wrote {path} a second time")
+        files[path] = data
+
+
+def _emit_part(policies: tuple[Policy, ...], emitter: Emitter, template: Context) -> tuple[dict[str, bytes], list[Problem]]:
+    """One per-policy emitter on some policies, and what its validators found (run in a
+    worker for big builds: the emitter travels by value, its functions by name)."""
     with _cyclic_gc_paused():
-        files = dsc.emit(PolicySet(domain, policies, catalog_version), moment)
-        return files, check_dsc_files(files, dsc.ROOT)
+        files = emitter.emit(template.part(policies)).files
+        return files, formats.validate(Artifacts(files), [emitter])
 
 
 def build(

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import formats
 from .errors import Problem
 from .gpo.check import check_backup_folder, check_backup_root
+from .package.manifest import MANIFEST, UNLISTED
 from .read import kind_of, read_tree
-from .validate import validate_artifacts
-from .package.manifest import MANIFEST, check_package
 
 
 @dataclass(frozen=True)
@@ -62,15 +61,10 @@ def check_path(path: str | Path) -> CheckReport:
 
 
 def _check_build(files: dict[str, bytes]) -> list[Problem]:
-    problems: list[Problem] = []
+    """The validators every build runs, on the files build.json lists, from disk (thorough)."""
     try:
         listed = json.loads(files[MANIFEST])["files"]
+        ours = {path: data for path, data in files.items() if path in listed or path in UNLISTED}
     except (ValueError, KeyError, TypeError) as exc:
         return [Problem(MANIFEST, message=f"not a cmfw build manifest: {exc}")]
-    for path, digest in sorted(listed.items()):
-        if path not in files:
-            problems.append(Problem(path, message="listed in build.json but missing"))
-        elif hashlib.sha256(files[path]).hexdigest() != digest:
-            problems.append(Problem(path, message="differs from the SHA-256 in build.json (edited after the build?)"))
-    ours = {path: data for path, data in files.items() if path in listed}
-    return problems + check_package(files) + validate_artifacts(ours)
+    return formats.validate(formats.Artifacts(ours, thorough=True, present=frozenset(files)))

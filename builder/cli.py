@@ -104,11 +104,12 @@ def features(names: tuple[str, ...], fmt: str) -> None:
 @click.argument("matrix", metavar="MATRIX")
 @FORMAT
 def validate(matrix: str, fmt: str) -> None:
-    """Check MATRIX (schema and meaning); exit 2 listing every problem."""
-    from .build import render
+    """Check MATRIX: schema, meaning, lint errors, and that every output format can
+    carry its rules; exit 2 listing every problem. Nothing is rendered or written."""
+    from .build import validate as run_validate
 
     try:
-        result = render(matrix)
+        result = run_validate(matrix)
     except InputError as exc:
         if fmt != "json":
             fail(exc)

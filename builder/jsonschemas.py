@@ -27,7 +27,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(name: str) -> Any:
+def validator(name: str) -> Any:
+    """A jsonschema validator for a schema of ``schemas/``, made once."""
     import jsonschema  # deferred: importing it costs more than the whole CLI start-up
 
     schema = load_schema(name)
@@ -38,14 +39,14 @@ def _validator(name: str) -> Any:
 def schema_problems(doc: Document, schema_name: str) -> list[Problem]:
     """Every way ``doc.data`` breaks the schema, one problem each, in file order."""
     problems: list[Problem] = []
-    for error in _validator(schema_name).iter_errors(doc.data):
+    for error in validator(schema_name).iter_errors(doc.data):
         problems.extend(_translate(doc, error))
     return sorted(set(problems), key=lambda p: (p.line, p.column, p.path, p.message))
 
 
 def json_problems(path: str, doc: object, schema_name: str) -> list[Problem]:
     """Every way a generated JSON/YAML document breaks a schema, located by JSON path."""
-    return [Problem(path, path=e.json_path, message=e.message) for e in _validator(schema_name).iter_errors(doc)]
+    return [Problem(path, path=e.json_path, message=e.message) for e in validator(schema_name).iter_errors(doc)]
 
 
 def suggest(value: object, choices: Iterable[str]) -> str:

@@ -268,3 +268,8 @@ def rule_from_dict(data: dict[str, Any]) -> Rule:
     if "extra" in kwargs:
         kwargs["extra"] = tuple((str(k), str(v)) for k, v in kwargs["extra"])
     return Rule(**kwargs)
+
+
+def link_to_dict(link: GpoLink) -> dict[str, Any]:
+    """The JSON shape of a link (rules.json, build.json)."""
+    return {"target": link.target, "order": link.order, "enforced": link.enforced, "enabled": link.enabled}

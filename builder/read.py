@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import InputError, Problem
 from .model import ProfileSetting, Rule
 from .registry import lgpotext, registrypol
-from .gpo.check import GUID_FOLDER, read_backup_xml
+from .gpo.layout import GUID_FOLDER, read_backup_xml
 from .registry.policyfile import read_entries
 from .registry.rulestring import Version
 

@@ -20,6 +20,8 @@ from typing import Any
 from . import __version__
 from .syntax import markdown as md
 from .catalog import Catalog
+from .errors import ArtifactError, Problem
+from .formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from .lint import Finding, LintReport
 from .model import Policy, PolicySet, Rule, profile_rank
 from .profilesettings import describe
@@ -43,6 +45,14 @@ class Identity:
 def emit(policyset: PolicySet, findings: LintReport, catalog: Catalog, identity: Identity) -> dict[str, bytes]:
     view = _view(policyset, findings, catalog, identity)
     return {HTML: _html(view).encode("utf-8"), MARKDOWN: _markdown(view).encode("utf-8")}
+
+
+def _emit(ctx: Context) -> Emitted:
+    if ctx.matrix is None or ctx.catalog is None or ctx.lint is None:
+        raise ArtifactError("the report needs the matrix, the catalog and the lint report")
+    backups = ctx.fact("backups", Backups)
+    identity = Identity(ctx.matrix_path, ctx.matrix.sha256, ctx.policyset.catalog_version, ctx.moment, dict(backups.ids))
+    return Emitted(emit(ctx.policyset, ctx.lint, ctx.catalog, identity))
 
 
 # -- the view: plain data, no formatting decisions about HTML or Markdown -----------------------
@@ -227,3 +237,46 @@ def _markdown(view: dict[str, Any]) -> str:
         lines += ["", "</details>"]
     lines += ["", "Full report: `report.html` in the build. Rule-level changes: `cmfw diff --format markdown OLD NEW`.", ""]
     return "\n".join(lines)
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+
+def _check(artifacts: Artifacts) -> list[Problem]:
+    """The report parses as HTML and can load nothing: no external source, link or style."""
+    data = artifacts.files.get(HTML)
+    if data is None:
+        return []
+    path = HTML
+    from lxml import html
+
+    try:
+        root = html.document_fromstring(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return [Problem(path, message=f"not an HTML document: {exc}")]
+    problems = []
+    policy = root.xpath('//meta[@http-equiv="Content-Security-Policy"]/@content')
+    if not policy or not str(policy[0]).startswith("default-src 'none'"):
+        problems.append(Problem(path, message="has no Content-Security-Policy forbidding external loads"))
+    for element in root.iter():
+        for attribute in ("src", "href", "action", "srcset", "data", "formaction", "background"):
+            value = element.get(attribute)
+            if value is not None and not (attribute == "href" and value.startswith("#")) and not value.startswith("data:"):
+                problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag} {attribute}={value!r}> refers outside the page"))
+        if element.tag in ("link", "iframe", "object", "embed", "base"):
+            problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag}> would load something"))
+    return problems
+
+
+EMITTER = Emitter(
+    name="report",
+    owns=(HTML, MARKDOWN),
+    emit=_emit,
+    requires=("backups",),
+    validators=(
+        Validator(
+            "report.html parses as HTML, has a Content-Security-Policy forbidding loads, and refers to nothing outside itself",
+            _check,
+        ),
+    ),
+)

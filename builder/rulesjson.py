@@ -8,11 +8,16 @@ sorted by ID and policies by key, so the bytes only change when the rules do.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from typing import Any
 
+from .errors import Problem
+from .formats import Artifacts, Context, Emitted, Emitter, Validator
+from .jsonschemas import load_schema, validator
 from .syntax.jsonlayout import dumps
-from .model import DscOptions, FeatureChoice, GpoLink, Policy, PolicySet, ProfileSetting, rule_from_dict, rule_to_dict
+from .model import DscOptions, FeatureChoice, GpoLink, Policy, PolicySet, ProfileSetting, link_to_dict, rule_from_dict, rule_to_dict
 
 PATH = "rules.json"
 FORMAT = "cmfw-rules/1"
@@ -48,10 +53,6 @@ def _policy(policy: Policy) -> dict[str, Any]:
         ],
         "rules": [rule_to_dict(r) for r in policy.rules],
     }
-
-
-def link_to_dict(link: GpoLink) -> dict[str, Any]:
-    return {"target": link.target, "order": link.order, "enforced": link.enforced, "enabled": link.enabled}
 
 
 def emit(policyset: PolicySet) -> dict[str, bytes]:
@@ -95,3 +96,97 @@ def _dsc(data: dict[str, Any]) -> DscOptions:
         networkingdsc_version=data["networkingdsc_version"],
         gpregistrypolicydsc_version=data["gpregistrypolicydsc_version"],
     )
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def _check(artifacts: Artifacts) -> list[Problem]:
+    """rules.json against its schema; from disk, also in the one form cmfw writes."""
+    data = artifacts.files.get(PATH)
+    if data is None:
+        return []
+    path, canonical = PATH, artifacts.thorough
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [Problem(path, message=f"not valid JSON: {exc}")]
+    problems = schema_problems(path, doc)
+    if problems or not canonical:
+        return problems
+    try:
+        again = emit(read(data))[PATH]
+    except ValueError as exc:
+        return [Problem(path, message=str(exc))]
+    if again != data:
+        return [Problem(path, message="does not survive a read/write round trip (not canonical)")]
+    return []
+
+
+def schema_problems(path: str, doc: object) -> list[Problem]:
+    """``rules.schema.json`` on a whole document, checking each distinct rule body once.
+
+    A large build repeats the same rule in every policy, differing only in its ID;
+    jsonschema costs about a millisecond per rule, which would dominate the build.
+    The rule schema has no condition between properties, so validating the rule
+    without its ``id`` once per distinct body, plus each ``id`` on its own, finds
+    exactly the errors a full validation finds.
+    """
+    full, body_validator, id_validator = _validators()
+    policies = doc.get("policies") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or not isinstance(policies, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("rules"), list) for p in policies
+    ):
+        return [Problem(path, path=e.json_path, message=e.message) for e in full.iter_errors(doc)]
+    skeleton = dict(doc, policies=[dict(p, rules=[]) for p in policies])
+    problems = [Problem(path, path=e.json_path, message=e.message) for e in full.iter_errors(skeleton)]
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for i, policy in enumerate(policies):
+        for j, rule in enumerate(policy["rules"]):
+            where = f"$.policies[{i}].rules[{j}]"
+            if not isinstance(rule, dict):
+                problems.append(Problem(path, path=where, message=f"{rule!r} is not of type 'object'"))
+                continue
+            body = {k: v for k, v in rule.items() if k != "id"}
+            key = json.dumps(body, sort_keys=True)
+            if key not in seen:
+                seen[key] = [(e.json_path[1:], e.message) for e in body_validator.iter_errors(body)]
+            problems.extend(Problem(path, path=where + sub, message=msg) for sub, msg in seen[key])
+            if "id" not in rule:
+                problems.append(Problem(path, path=where, message="'id' is a required property"))
+            else:
+                problems.extend(
+                    Problem(path, path=f"{where}.id", message=e.message) for e in id_validator.iter_errors(rule["id"])
+                )
+    return problems
+
+
+@functools.cache
+def _validators() -> tuple[Any, Any, Any]:
+    """Validators for a whole rules.json, a rule without its id, and an id."""
+    import jsonschema
+
+    schema = load_schema("rules.schema.json")
+    rule = copy.deepcopy(schema["$defs"]["rule"])
+    id_schema = rule["properties"].pop("id")
+    rule["required"].remove("id")
+    cls = jsonschema.validators.validator_for(schema)
+    return validator("rules.schema.json"), cls(rule), cls(id_schema)
+
+
+def _emit(ctx: Context) -> Emitted:
+    return Emitted(emit(ctx.policyset))
+
+
+EMITTER = Emitter(
+    name="rules.json",
+    owns=(PATH,),
+    emit=_emit,
+    validators=(
+        Validator(
+            "rules.json against schemas/rules.schema.json (each distinct rule body once); from disk, also a "
+            "read/write round trip (canonical form)",
+            _check,
+        ),
+    ),
+)

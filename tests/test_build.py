@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import build as build_module
+from builder import build as build_module, formats
 from builder.build import build, render
 from builder.errors import ArtifactError, InputError, Problem
 
@@ -63,7 +63,7 @@ def test_invalid_matrix_leaves_previous_output(tmp_path: Path) -> None:
 
 
 def test_artifact_validation_failure_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build_module, "validate_artifacts", lambda files, canonical: [Problem("rules.json", message="broken")])
+    monkeypatch.setattr(formats, "validate", lambda artifacts, found=None, skip=(): [Problem("rules.json", message="broken")])
     with pytest.raises(ArtifactError, match="rules.json: broken"):
         build(EXAMPLE, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from builder.build import render
 from builder.dsc.check import check_v3
-from builder.dsc.v3 import dumps
+from builder.syntax.yaml import dumps
 from builder.jsonschemas import json_problems
 
 from .conftest import EXAMPLE

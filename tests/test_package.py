@@ -18,7 +18,7 @@ from builder.package import manifest as package
 from builder.build import build, render
 from builder.check import check_path
 from builder.syntax.powershell import _parser, parse_errors
-from builder.validate import validate_artifacts
+from builder.formats import Artifacts, validate, validate_files
 
 from .conftest import EXAMPLE, GOLDEN, MINIMAL, snapshot
 
@@ -97,8 +97,11 @@ def test_checksums_list_everything_but_themselves(files: dict[str, bytes]) -> No
 def test_check_finds_a_tampered_package(files: dict[str, bytes], tamper: Callable[[dict[str, bytes]], None], message: str) -> None:
     broken = dict(files)
     tamper(broken)
-    assert package.check_package(files) == []
-    assert any(message in p.message for p in package.check_package(broken)), package.check_package(broken)
+    own = {path: data for path, data in broken.items() if path in files}
+    # From disk: the build's own files, and every file present (an unlisted one included).
+    found = validate(Artifacts(own, thorough=True, present=frozenset(broken)))
+    assert validate(Artifacts(files, thorough=True, present=frozenset(files))) == []
+    assert any(message in p.message for p in found), found
 
 
 def test_check_of_a_build_on_disk_sees_a_changed_zip(tmp_path: Path) -> None:
@@ -186,7 +189,7 @@ def test_import_script_parses_and_calls_only_known_commands(files: dict[str, byt
 
 def test_a_broken_import_script_is_caught_before_writing(files: dict[str, bytes]) -> None:
     broken = files["Import-CmfwGpo.ps1"].replace(b"function Read-CmfwXml {", b"function Read-CmfwXml {{", 1)
-    problems = validate_artifacts({"Import-CmfwGpo.ps1": broken})
+    problems = validate_files({"Import-CmfwGpo.ps1": broken})
     assert problems and all(p.file == "Import-CmfwGpo.ps1" and "syntax error" in p.message for p in problems)
 
 

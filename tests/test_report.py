@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from builder.syntax import markdown as md
 from builder.build import render
 from builder.diff import diff_paths, format_markdown
-from builder.validate import validate_artifacts
+from builder.formats import validate_files
 
 from .conftest import EXAMPLE, GOLDEN
 
@@ -86,9 +86,9 @@ def test_report_loads_nothing_from_anywhere(files: dict[str, bytes]) -> None:
     page = files["report.html"].decode()
     assert "Content-Security-Policy\" content=\"default-src 'none';" in page
     assert not re.search(r"\b(src|href)=\"(?!#)", page)
-    assert validate_artifacts({"report.html": files["report.html"]}) == []
+    assert validate_files({"report.html": files["report.html"]}) == []
     broken = page.replace("</footer>", '<img src="https://example.invalid/x.png"></footer>').encode()
-    [problem] = validate_artifacts({"report.html": broken})
+    [problem] = validate_files({"report.html": broken})
     assert "refers outside the page" in problem.message
 
 
@@ -101,7 +101,7 @@ def test_hostile_names_are_only_text(write: Callable[..., Path]) -> None:
     text = visible_text(result.files["report.html"])
     assert HOSTILE in text and "<img src=x onerror=alert(1)>" in text and "<iframe src=//evil>" in text
     assert "<b>reason</b>" in text
-    assert validate_artifacts({"report.html": result.files["report.html"]}) == []
+    assert validate_files({"report.html": result.files["report.html"]}) == []
     report_md = result.files["report.md"].decode()
     rendered = MarkdownIt("commonmark").enable("table").render(report_md)
     assert "<script>" not in rendered and "<b>" not in rendered

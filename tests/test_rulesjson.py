@@ -11,7 +11,7 @@ from builder.syntax.jsonlayout import dumps
 from builder.model import FeatureChoice, Policy, PolicySet
 from builder.matrix import load_matrix
 from builder.resolve import resolve
-from builder.validate import validate_artifacts
+from builder.formats import validate_files
 
 from .conftest import EXAMPLE
 from .test_model import rules
@@ -25,7 +25,7 @@ def policyset():
 def test_round_trip(policyset) -> None:
     data = rulesjson.emit(policyset)["rules.json"]
     assert rulesjson.read(data) == policyset
-    assert validate_artifacts({"rules.json": data}) == []
+    assert validate_files({"rules.json": data}) == []
 
 
 def test_layout_is_stable_json(policyset) -> None:
@@ -40,13 +40,13 @@ def test_layout_is_stable_json(policyset) -> None:
 def test_validator_catches_schema_and_canonical_form_problems(policyset) -> None:
     doc = json.loads(rulesjson.emit(policyset)["rules.json"])
     doc["policies"][0]["rules"][0]["direction"] = "Sideways"
-    [problem] = validate_artifacts({"rules.json": dumps(doc)})
+    [problem] = validate_files({"rules.json": dumps(doc)})
     assert problem.path == "$.policies[0].rules[0].direction" and "Sideways" in problem.message
     doc = json.loads(rulesjson.emit(policyset)["rules.json"])
     doc["policies"][0]["rules"][0]["profiles"] = ["Public", "Domain"]
-    [problem] = validate_artifacts({"rules.json": dumps(doc)})
+    [problem] = validate_files({"rules.json": dumps(doc)})
     assert "round trip" in problem.message
-    [problem] = validate_artifacts({"rules.json": b"{"})
+    [problem] = validate_files({"rules.json": b"{"})
     assert problem.message.startswith("not valid JSON")
 
 
@@ -65,15 +65,15 @@ MUTATIONS = [
 
 @pytest.mark.parametrize("field, value", MUTATIONS)
 def test_fast_schema_check_reports_what_a_full_validation_reports(policyset, field: str, value: object) -> None:
-    from builder.validate import _rules_schema_problems, _rules_validators
+    from builder.rulesjson import _validators, schema_problems
 
     doc = json.loads(rulesjson.emit(policyset)["rules.json"])
     for policy in doc["policies"][:3]:
         for rule in policy["rules"][:4]:
             rule[field] = value
     del doc["policies"][1]["rules"][2]["id"]
-    fast = {(p.path, p.message) for p in _rules_schema_problems("rules.json", doc)}
-    full = {(e.json_path, e.message) for e in _rules_validators()[0].iter_errors(doc)}
+    fast = {(p.path, p.message) for p in schema_problems("rules.json", doc)}
+    full = {(e.json_path, e.message) for e in _validators()[0].iter_errors(doc)}
     assert fast == full and fast
 
 

@@ -1,0 +1,37 @@
+"""PowerShell DSC: configuration script and data, compiled MOF per node, DSC v3 document (see :mod:`.emit`)."""
+
+from __future__ import annotations
+
+from ..errors import Problem
+from ..formats import Artifacts, Context, Emitted, Emitter, Validator
+from . import emit
+from .emit import ROOT
+from .resources import unexpressible
+
+
+def _emit(ctx: Context) -> Emitted:
+    return Emitted(emit.emit(ctx.policyset, ctx.moment))
+
+
+def _check(artifacts: Artifacts) -> list[Problem]:
+    from .check import check_dsc_files
+
+    return check_dsc_files(artifacts.files, ROOT)
+
+
+EMITTER = Emitter(
+    name="dsc",
+    owns=(ROOT + "/",),
+    emit=_emit,
+    per_policy=True,
+    check_policy=unexpressible,
+    validators=(
+        Validator(
+            "DSC: every MOF parsed and checked against the class declarations (types, ValueMaps, keys, "
+            "required and read-only properties, DependsOn) with its checksum; every .ps1/.psd1 parsed by "
+            "tree-sitter-powershell with nothing but single-quoted values; every DSC v3 document against the "
+            "schema and its resources' properties against their classes",
+            _check,
+        ),
+    ),
+)

@@ -22,6 +22,7 @@ from .script import configuration_data, configuration_script
 ROOT = "dsc"
 
 
+
 def emit(policyset: PolicySet, moment: datetime) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for policy in policyset.policies:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import keywords
-from ..errors import InputError, Problem
+from ..errors import ArtifactError
+from ..formats import Unexpressible
 from ..registry.policyfile import RULES_KEY, encode_policy
 from ..registry.registrypol import REG_DWORD, REG_SZ
 from ..model import PROFILES, Policy, Rule, protocol_name
@@ -89,14 +90,45 @@ def _profile_instances(policy: Policy) -> list[Instance]:
             if setting.profile != profile:
                 continue
             if setting.name not in PROFILE_PROPERTIES:
-                raise InputError([Problem(f"policy {policy.name!r}", message=(
-                    f"profile setting {profile} {setting.name} cannot be expressed with NetworkingDsc FirewallProfile; "
-                    "use `dsc: {resource: registry-policy}`"))])
+                raise ArtifactError(f"policy {policy.name!r}: profile setting {setting.name} reached the DSC emitter unchecked")
             name, convert = PROFILE_PROPERTIES[setting.name]
             props.append((name, convert(setting.value)))
         if len(props) > 1:
             out.append(Instance("FirewallProfile", "DSC_FirewallProfile", "NetworkingDsc", policy.dsc.networkingdsc_version, profile, tuple(props)))
     return out
+
+
+def unexpressible(policy: Policy) -> list[Unexpressible]:
+    """What the policy's DSC mode cannot carry (``firewall`` mode: NetworkingDsc's limits)."""
+    if policy.dsc.resource == "registry-policy":
+        return []  # the very values of the GPO's registry.pol: anything a GPO can say
+    out = []
+    hint = "use `dsc: {resource: registry-policy}` for this policy"
+    for setting in policy.profile_settings:
+        if setting.name not in PROFILE_PROPERTIES:
+            out.append(Unexpressible(
+                f"profile setting {setting.profile} {setting.name} cannot be expressed with NetworkingDsc FirewallProfile; {hint}"
+            ))
+    for rule in policy.rules:
+        what = firewall_limit(rule)
+        if what:
+            out.append(Unexpressible(f"rule {rule.id}: {what} cannot be expressed with NetworkingDsc Firewall; {hint}", rule.id))
+    return out
+
+
+def firewall_limit(rule: Rule) -> str | None:
+    """What in ``rule`` a NetworkingDsc ``Firewall`` resource cannot say, or ``None``."""
+    if rule.extra:
+        return f"the rule-string tokens {', '.join(k for k, _ in rule.extra)}"
+    if rule.action not in ("Allow", "Block"):
+        return f"action {rule.action}"
+    for port in rule.local_ports + rule.remote_ports:
+        if not port[:1].isdigit() and port not in NETSECURITY_PORTS:
+            return f"the port keyword {port}"
+    for address in rule.local_addresses + rule.remote_addresses:
+        if not (address[:1].isdigit() or ":" in address or address in NETSECURITY_ADDRESSES):
+            return f"the address keyword {address}"
+    return None
 
 
 def modules(policy: Policy) -> list[tuple[str, str]]:
@@ -106,19 +138,10 @@ def modules(policy: Policy) -> list[tuple[str, str]]:
     return [("NetworkingDsc", policy.dsc.networkingdsc_version)]
 
 
-def _unsupported(policy: Policy, rule: Rule, what: str) -> InputError:
-    return InputError([Problem(
-        f"policy {policy.name!r}",
-        message=f"rule {rule.id}: {what} cannot be expressed with NetworkingDsc Firewall; "
-        "use `dsc: {resource: registry-policy}` for this policy",
-    )])
-
-
 def _firewall(policy: Policy, rule: Rule) -> Instance:
-    if rule.extra:
-        raise _unsupported(policy, rule, f"the rule-string tokens {', '.join(k for k, _ in rule.extra)}")
-    if rule.action not in ("Allow", "Block"):
-        raise _unsupported(policy, rule, f"action {rule.action}")
+    limit = firewall_limit(rule)
+    if limit:
+        raise ArtifactError(f"rule {rule.id}: {limit} reached the DSC emitter unchecked")
     props: list[tuple[str, Value]] = [
         ("Name", rule.id),
         ("DisplayName", rule.name),
@@ -138,12 +161,9 @@ def _firewall(policy: Policy, rule: Rule) -> Instance:
         props.append(("Protocol", protocol_name(rule.protocol)))
     for field, ports in (("LocalPort", rule.local_ports), ("RemotePort", rule.remote_ports)):
         if ports:
-            props.append((field, tuple(_port(policy, rule, p) for p in ports)))
+            props.append((field, tuple(p if p[:1].isdigit() else NETSECURITY_PORTS[p] for p in ports)))
     for field, addresses in (("LocalAddress", rule.local_addresses), ("RemoteAddress", rule.remote_addresses)):
         if addresses:
-            for address in addresses:
-                if not (address[:1].isdigit() or ":" in address or address in NETSECURITY_ADDRESSES):
-                    raise _unsupported(policy, rule, f"the address keyword {address}")
             props.append((field, tuple(addresses)))
     if rule.icmp_types:
         # NetSecurity spells "any code" by leaving the code out.
@@ -157,14 +177,6 @@ def _firewall(policy: Policy, rule: Rule) -> Instance:
     if rule.description:
         props.append(("Description", rule.description))
     return Instance("Firewall", "DSC_Firewall", "NetworkingDsc", policy.dsc.networkingdsc_version, rule.id, tuple(props))
-
-
-def _port(policy: Policy, rule: Rule, port: str) -> str:
-    if port[:1].isdigit():
-        return port
-    if port not in NETSECURITY_PORTS:
-        raise _unsupported(policy, rule, f"the port keyword {port}")
-    return NETSECURITY_PORTS[port]
 
 
 def _registry_instances(policy: Policy) -> list[Instance]:

@@ -9,32 +9,13 @@ twin that says the same as registry.pol, a manifest).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Mapping
 
 from ..errors import InputError, Problem
-from ..syntax.xml import parse_xml
 from ..registry import lgpotext, registrypol
-from .backup import FIREWALL_TOOL, MACHINE_EXTENSIONS, NS_BACKUP, NS_MANIFEST, POL_LOCATION, REGISTRY_CSE
-from ..registry.policyfile import FirewallContent, read_entries
+from ..registry.policyfile import FIREWALL_TOOL, REGISTRY_CSE, FirewallContent, read_entries
+from .layout import GUID_FOLDER, MACHINE_EXTENSIONS, inst_fields, manifest_ids, read_backup_xml
 from .xsd import xsd_problems
-
-GUID_FOLDER = re.compile(r"\{[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}")
-_M = f"{{{NS_MANIFEST}}}"
-_B = f"{{{NS_BACKUP}}}"
-
-
-@dataclass
-class BackupInfo:
-    """What one backup folder says, for readers and checks."""
-
-    folder: str
-    gpo_guid: str = ""
-    name: str = ""
-    domain: str = ""
-    extensions: str = ""
-    locations: list[str] = field(default_factory=list)
-    registry_pol: str | None = None
 
 
 def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: bool = False) -> list[Problem]:
@@ -50,7 +31,7 @@ def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: boo
     listed: dict[str, str] = {}
     if manifest_path in files:
         problems += xsd_problems(manifest_path, files[manifest_path], "manifest.xsd")
-        listed = _manifest_ids(files[manifest_path], manifest_path, problems)
+        listed = manifest_ids(files[manifest_path], manifest_path, problems)
         for bid in sorted(set(listed) - {f.upper() for f in folders}):
             problems.append(Problem(manifest_path, message=f"lists backup {bid}, but there is no such folder"))
     elif strict:
@@ -79,7 +60,7 @@ def check_backup_folder(
     info = read_backup_xml(files[backup_path], folder, problems)
     if info_path in files:
         problems += xsd_problems(info_path, files[info_path], "manifest.xsd")
-        inst = _inst_fields(files[info_path], info_path, problems)
+        inst = inst_fields(files[info_path], info_path, problems)
         if inst and inst.get("ID", "").upper() != name.upper():
             problems.append(Problem(info_path, message=f"ID {inst.get('ID')} differs from the folder name {name}"))
         if inst and info and inst.get("GPOGuid", "").upper() != info.gpo_guid.upper():
@@ -137,51 +118,3 @@ def _check_pol(files: Mapping[str, bytes], pol_path: str, problems: list[Problem
     return content
 
 
-def read_backup_xml(data: bytes, folder: str, problems: list[Problem] | None = None) -> BackupInfo | None:
-    """The identity, extension GUIDs and file list of a Backup.xml."""
-    root = _root(data, f"{folder}/Backup.xml", problems)
-    if root is None:
-        return None
-    core = root.find(f"{_B}GroupPolicyObject/{_B}GroupPolicyCoreSettings")
-    info = BackupInfo(folder=folder)
-    if core is not None:
-        info.gpo_guid = (core.findtext(f"{_B}ID") or "").strip()
-        info.name = core.findtext(f"{_B}DisplayName") or ""
-        info.domain = core.findtext(f"{_B}Domain") or ""
-        info.extensions = (core.findtext(f"{_B}MachineExtensionGuids") or "").strip()
-    for element in root.iter(f"{_B}FSObjectFile"):
-        location = element.get(f"{_B}Location")
-        if location:
-            relative = location.replace("\\", "/")
-            info.locations.append(relative)
-            if relative.lower() == POL_LOCATION.lower():
-                info.registry_pol = relative
-    return info
-
-
-def _root(data: bytes, path: str, problems: list[Problem] | None) -> Any:
-    """The parsed document's root element, or ``None`` with the reason added to ``problems``."""
-    try:
-        return parse_xml(data, path).getroot()
-    except InputError as exc:
-        if problems is not None:
-            problems.extend(exc.problems)
-        return None
-
-
-def _manifest_ids(data: bytes, path: str, problems: list[Problem]) -> dict[str, str]:
-    root = _root(data, path, problems)
-    if root is None:
-        return {}
-    out = {}
-    for inst in root.findall(f"{_M}BackupInst"):
-        bid = (inst.findtext(f"{_M}ID") or "").strip()
-        out[bid.upper()] = inst.findtext(f"{_M}GPODisplayName") or ""
-    return out
-
-
-def _inst_fields(data: bytes, path: str, problems: list[Problem]) -> dict[str, str]:
-    root = _root(data, path, problems)
-    if root is None:
-        return {}
-    return {child.tag.replace(_M, ""): (child.text or "").strip() for child in root}

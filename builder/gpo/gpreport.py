@@ -15,7 +15,7 @@ from datetime import datetime
 from .. import keywords
 from ..model import PROFILES, Policy, ProfileSetting, Rule
 from ..profilesettings import LOGGING_VALUES
-from ..syntax.xml import text
+from ..syntax.xml import DECLARATION_UTF16, Element, document, el, indented
 from ..registry.policyfile import EncodedPolicy
 
 NS_SETTINGS = "http://www.microsoft.com/GroupPolicy/Settings"
@@ -31,84 +31,62 @@ _TEXTS = ("LogFilePath",)
 
 def gpreport(policy: Policy, domain: str, encoded: EncodedPolicy, moment: datetime) -> bytes:
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    lines = [
-        '<?xml version="1.0" encoding="utf-16"?>',
-        f'<GPO xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="{NS_SETTINGS}">',
-        "  <Identifier>",
-        f'    <Identifier xmlns="{NS_TYPES}">{policy.gpo_guid}</Identifier>',
-        f'    <Domain xmlns="{NS_TYPES}">{text(domain)}</Domain>',
-        "  </Identifier>",
-        f"  <Name>{text(policy.name)}</Name>",
-        "  <IncludeComments>true</IncludeComments>",
-        f"  <CreatedTime>{stamp}</CreatedTime>",
-        f"  <ModifiedTime>{stamp}</ModifiedTime>",
-        f"  <ReadTime>{stamp}.0000000Z</ReadTime>",
-        "  <FilterDataAvailable>true</FilterDataAvailable>",
-        "  <Computer>",
-        "    <VersionDirectory>1</VersionDirectory>",
-        "    <VersionSysvol>1</VersionSysvol>",
-        "    <Enabled>true</Enabled>",
-        "    <ExtensionData>",
-        f'      <Extension xmlns:q1="{NS_FIREWALL}" xsi:type="q1:WindowsFirewallSettings">',
-        "        <q1:GlobalSettings>",
-        "          <q1:PolicyVersion>",
-        f"            <q1:Value>{encoded.policy_version}</q1:Value>",
-        "          </q1:PolicyVersion>",
-        "        </q1:GlobalSettings>",
-    ]
-    lines += _profiles(policy.profile_settings)
-    # GPMC lists every inbound rule before the outbound ones.
-    for direction in ("In", "Out"):
-        for rule in policy.rules:
-            if rule.direction == direction:
-                lines += _rule(rule, encoded.rule_versions[rule.id])
-    lines += [
-        "      </Extension>",
-        "      <Name>Windows Firewall</Name>",
-        "    </ExtensionData>",
-        "    <ExtensionData>",
-        f'      <Extension xmlns:q2="{NS_REGISTRY}" xsi:type="q2:RegistrySettings" />',
-        "      <Name>Registry</Name>",
-        "    </ExtensionData>",
-        "  </Computer>",
-        "  <User>",
-        "    <VersionDirectory>1</VersionDirectory>",
-        "    <VersionSysvol>1</VersionSysvol>",
-        "    <Enabled>false</Enabled>",
-        "  </User>",
-        "</GPO>",
-    ]
-    return "\ufeff".encode("utf-16-le") + "\r\n".join(lines).encode("utf-16-le")
+    firewall = el(
+        "Extension",
+        el("q1:GlobalSettings", el("q1:PolicyVersion", el("q1:Value", str(encoded.policy_version)))),
+        *_profiles(policy.profile_settings),
+        # GPMC lists every inbound rule before the outbound ones.
+        *(_rule(r, encoded.rule_versions[r.id]) for direction in ("In", "Out") for r in policy.rules if r.direction == direction),
+        attrs={"xmlns:q1": NS_FIREWALL, "xsi:type": "q1:WindowsFirewallSettings"},
+    )
+    registry = el("Extension", attrs={"xmlns:q2": NS_REGISTRY, "xsi:type": "q2:RegistrySettings"}, space_before_slash=True)
+    report = el(
+        "GPO",
+        el("Identifier", el("Identifier", policy.gpo_guid, attrs={"xmlns": NS_TYPES}), el("Domain", domain, attrs={"xmlns": NS_TYPES})),
+        el("Name", policy.name),
+        el("IncludeComments", "true"),
+        el("CreatedTime", stamp),
+        el("ModifiedTime", stamp),
+        el("ReadTime", f"{stamp}.0000000Z"),
+        el("FilterDataAvailable", "true"),
+        el(
+            "Computer",
+            *_versions(enabled=True),
+            el("ExtensionData", firewall, el("Name", "Windows Firewall")),
+            el("ExtensionData", registry, el("Name", "Registry")),
+        ),
+        el("User", *_versions(enabled=False)),
+        attrs={"xmlns:xsd": "http://www.w3.org/2001/XMLSchema", "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance", "xmlns": NS_SETTINGS},
+    )
+    text = document([DECLARATION_UTF16, indented(report)], newline="\r\n")
+    return "\ufeff".encode("utf-16-le") + text.encode("utf-16-le")
 
 
-def _profiles(settings: tuple[ProfileSetting, ...]) -> list[str]:
-    lines: list[str] = []
+def _versions(*, enabled: bool) -> list[Element]:
+    return [el("VersionDirectory", "1"), el("VersionSysvol", "1"), el("Enabled", "true" if enabled else "false")]
+
+
+def _profiles(settings: tuple[ProfileSetting, ...]) -> list[Element]:
+    out = []
     for profile in _REPORT_PROFILES:
         mine = [s for s in settings if s.profile == profile]
         if not mine:
             continue
         plain = sorted((s for s in mine if s.name not in LOGGING_VALUES), key=lambda s: s.name)
         logging = sorted((s for s in mine if s.name in LOGGING_VALUES), key=lambda s: LOGGING_VALUES.index(s.name))
-        lines.append(f"        <q1:{profile}Profile>")
-        for s in plain + logging:
-            lines += [
-                f"          <q1:{s.name}>",
-                f"            <q1:Value>{_setting_value(s)}</q1:Value>",
-                f"          </q1:{s.name}>",
-            ]
-        lines.append(f"        </q1:{profile}Profile>")
-    return lines
+        out.append(el(f"q1:{profile}Profile", *(el(f"q1:{s.name}", el("q1:Value", _setting_value(s))) for s in plain + logging)))
+    return out
 
 
 def _setting_value(setting: ProfileSetting) -> str:
     if setting.name in _TEXTS or isinstance(setting.value, str):
-        return text(str(setting.value))
+        return str(setting.value)
     if setting.name in _NUMBERS:
         return str(setting.value)
     return "true" if setting.value else "false"
 
 
-def _rule(rule: Rule, version: tuple[int, int]) -> list[str]:
+def _rule(rule: Rule, version: tuple[int, int]) -> Element:
     major, minor = version
     items: list[tuple[str, str]] = [("Version", f"{major}.{minor}"), ("Action", rule.action), ("Name", rule.name),
                                     ("Dir", rule.direction)]
@@ -147,8 +125,4 @@ def _rule(rule: Rule, version: tuple[int, int]) -> list[str]:
     if rule.group:
         items.append(("EmbedCtxt", rule.group))
     element = "InboundFirewallRules" if rule.direction == "In" else "OutboundFirewallRules"
-    return (
-        [f"        <q1:{element}>"]
-        + [f"          <q1:{name}>{text(value)}</q1:{name}>" for name, value in items]
-        + [f"        </q1:{element}>"]
-    )
+    return el(f"q1:{element}", *(el(f"q1:{name}", value) for name, value in items))

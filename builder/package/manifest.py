@@ -5,24 +5,26 @@
     build.json           what was built from what; every other file with its SHA-256
     SHA256SUMS           every file, build.json included, in ``sha256sum -c`` format
     package.zip          with --zip: the whole package, reproducibly zipped
+
+This emitter runs last: it lists and sums what every other emitter wrote.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import zipfile
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import Mapping
 
 from .. import __version__
-from ..gpo.backup import ROOT as GPO_ROOT
-from ..errors import Problem
+from ..errors import ArtifactError, Problem
+from ..formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
+from ..model import link_to_dict
 from ..syntax.jsonlayout import dumps
-from ..matrix import Matrix
-from ..model import PolicySet
-from ..rulesjson import link_to_dict
 
 BUILD_FORMAT = "cmfw-build/1"
 MANIFEST = "build.json"
@@ -40,24 +42,17 @@ def file_mode(path: str) -> int:
     return 0o755 if path.endswith(".sh") else 0o644
 
 
-def build_manifest(
-    matrix: Matrix,
-    policyset: PolicySet,
-    backup_ids: dict[str, str],
-    files: dict[str, bytes],
-    out_dir: str | Path | None = None,
-) -> bytes:
-    """``build.json``: what was built from what, and every file with its SHA-256.
-
-    The matrix path is written relative to the output directory (forward slashes),
-    so that builds started from different working directories are byte-identical;
-    without an output directory, or across drives, only its file name is kept.
-    """
+def build_manifest(ctx: Context, files: Mapping[str, bytes]) -> bytes:
+    """``build.json``: what was built from what, and every file with its SHA-256."""
+    if ctx.matrix is None:
+        raise ArtifactError("build.json needs the matrix the build was made from")
+    backups = ctx.fact("backups", Backups)
+    policyset = ctx.policyset
     return dumps(
         {
             "format": BUILD_FORMAT,
             "generator": {"name": "cmfw", "version": __version__},
-            "matrix": {"path": matrix_path(matrix.file, out_dir), "sha256": matrix.sha256},
+            "matrix": {"path": ctx.matrix_path, "sha256": ctx.matrix.sha256},
             "catalog_version": policyset.catalog_version,
             "domain": policyset.domain,
             "policies": [
@@ -65,7 +60,7 @@ def build_manifest(
                     "name": p.name,
                     "key": p.key,
                     "gpo_guid": p.gpo_guid,
-                    "backup_id": backup_ids[p.key],
+                    "backup_id": backups.ids[p.key],
                     "rules": len(p.rules),
                     "rule_ids": [r.id for r in p.rules],
                     "links": [link_to_dict(link) for link in p.links],
@@ -77,18 +72,18 @@ def build_manifest(
     )
 
 
-def matrix_path(matrix_file: str, out_dir: str | Path | None) -> str:
-    name = Path(matrix_file).name
-    if out_dir is None:
-        return name
-    try:
-        relative = os.path.relpath(os.path.abspath(matrix_file), os.path.abspath(out_dir))
-    except ValueError:  # another drive on Windows
-        return name
-    return PurePosixPath(*Path(relative).parts).as_posix()
+def _emit(ctx: Context) -> Emitted:
+    files = dict(ctx.files)
+    own = {MANIFEST: build_manifest(ctx, files)}
+    files.update(own)
+    own[SUMS] = checksums(files)
+    if ctx.zip:
+        files.update(own)
+        own[ZIP] = zip_package(files, zip_top(ctx.out_dir), ctx.moment)
+    return Emitted(own)
 
 
-def checksums(files: dict[str, bytes]) -> bytes:
+def checksums(files: Mapping[str, bytes]) -> bytes:
     """``SHA256SUMS``: one ``<hex>  <path>`` line per file, sorted by path, LF line ends."""
     lines = [
         f"{hashlib.sha256(files[path]).hexdigest()}  {path}\n"
@@ -111,7 +106,7 @@ def parse_checksums(data: bytes) -> dict[str, str]:
     return out
 
 
-def zip_package(files: dict[str, bytes], top: str, moment: datetime) -> bytes:
+def zip_package(files: Mapping[str, bytes], top: str, moment: datetime) -> bytes:
     """The whole package as one zip whose bytes depend on the files alone.
 
     Entries are sorted, under one folder ``top``, with the build time, fixed modes and
@@ -139,16 +134,16 @@ def zip_top(out_dir: str | Path | None) -> str:
     return name or "cmfw-package"
 
 
-def check_package(files: dict[str, bytes]) -> list[Problem]:
-    """Problems with the package files of a build on disk (build.json, SHA256SUMS, zip).
+def check_package(files: Mapping[str, bytes], *, digests: bool = False) -> list[Problem]:
+    """Problems with build.json, SHA256SUMS and package.zip: the schema, each other, the files.
 
-    The artifacts themselves are checked against build.json by the caller; here the
-    three self-describing files are checked against the schema, each other and the tree.
+    ``digests`` also compares every file with the SHA-256 build.json gives for it
+    (files read from disk may have been edited; fresh ones are summed as they are made).
     """
-    import json
-
     from ..jsonschemas import json_problems
 
+    if MANIFEST not in files:
+        return [Problem(MANIFEST, message="missing: a build lists its files in it")]
     try:
         manifest = json.loads(files[MANIFEST].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -157,9 +152,12 @@ def check_package(files: dict[str, bytes]) -> list[Problem]:
     listed = manifest.get("files") if isinstance(manifest, dict) else None
     if problems or not isinstance(listed, dict):
         return problems or [Problem(MANIFEST, message="has no file list")]
-    for path in sorted(files):
-        if path not in listed and path not in UNLISTED and path.startswith(GPO_ROOT + "/"):
-            problems.append(Problem(path, message="is in a backup folder but not in build.json (an import would carry it)"))
+    if digests:
+        for path, digest in sorted(listed.items()):
+            if path not in files:
+                problems.append(Problem(path, message="listed in build.json but missing"))
+            elif hashlib.sha256(files[path]).hexdigest() != digest:
+                problems.append(Problem(path, message="differs from the SHA-256 in build.json (edited after the build?)"))
     if SUMS not in files:
         problems.append(Problem(SUMS, message="missing"))
     else:
@@ -182,7 +180,7 @@ def check_package(files: dict[str, bytes]) -> list[Problem]:
     return problems
 
 
-def _check_zip(files: dict[str, bytes]) -> list[Problem]:
+def _check_zip(files: Mapping[str, bytes]) -> list[Problem]:
     try:
         with zipfile.ZipFile(io.BytesIO(files[ZIP])) as archive:
             names = archive.namelist()
@@ -202,3 +200,22 @@ def _check_zip(files: dict[str, bytes]) -> list[Problem]:
         if inside[path] != expected[path]
     ]
     return problems
+
+
+def _check(artifacts: Artifacts) -> list[Problem]:
+    return check_package(artifacts.files, digests=artifacts.thorough)
+
+
+EMITTER = Emitter(
+    name="package",
+    owns=(MANIFEST, SUMS, ZIP),
+    emit=_emit,
+    requires=("backups",),
+    validators=(
+        Validator(
+            "build.json against schemas/build.schema.json; SHA256SUMS and build.json agree both ways; the zip "
+            "holds exactly the build's files; from disk, every file against its SHA-256 in build.json",
+            _check,
+        ),
+    ),
+)

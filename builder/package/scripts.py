@@ -8,16 +8,17 @@ pasted into code. See docs/package.md.
 from __future__ import annotations
 
 from .. import __version__
-from ..gpo.backup import FIREWALL_TOOL, NS_MANIFEST, POL_LOCATION, REGISTRY_CSE, ROOT as GPO_ROOT
+from ..errors import Problem
+from ..formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from ..model import PolicySet
-from ..registry.policyfile import RULES_KEY
+from ..registry.policyfile import FIREWALL_TOOL, REGISTRY_CSE, RULES_KEY
 from .manifest import BUILD_FORMAT
 
 IMPORT_SCRIPT = "Import-CmfwGpo.ps1"
 SAMBA_SCRIPT = "deploy-samba.sh"
 
 
-def emit_scripts(policyset: PolicySet, backup_ids: dict[str, str]) -> dict[str, bytes]:
+def emit_scripts(policyset: PolicySet, backups: Backups) -> dict[str, bytes]:
     """``Import-CmfwGpo.ps1`` and ``deploy-samba.sh`` for this policy set."""
     from ..syntax.powershell import render as render_powershell, script_bytes
     from ..syntax.shell import render as render_shell
@@ -29,7 +30,7 @@ def emit_scripts(policyset: PolicySet, backup_ids: dict[str, str]) -> dict[str, 
         domain=policyset.domain,
         build_format=BUILD_FORMAT,
         rules_key="HKLM\\" + RULES_KEY,
-        manifest_namespace=NS_MANIFEST,
+        manifest_namespace=backups.manifest_namespace,
     )
     shell = render_shell(
         "deploy-samba.sh.j2",
@@ -37,7 +38,7 @@ def emit_scripts(policyset: PolicySet, backup_ids: dict[str, str]) -> dict[str, 
         registry_cse=REGISTRY_CSE,
         firewall_tool=FIREWALL_TOOL,
         policies=[
-            {"key": p.key, "name": p.name, "pol": f"{GPO_ROOT}/{backup_ids[p.key]}/{POL_LOCATION}", "rules": len(p.rules)}
+            {"key": p.key, "name": p.name, "pol": backups.registry_pol[p.key], "rules": len(p.rules)}
             for p in policyset.policies
         ],
         links=[
@@ -47,3 +48,30 @@ def emit_scripts(policyset: PolicySet, backup_ids: dict[str, str]) -> dict[str, 
         ],
     )
     return {IMPORT_SCRIPT: script_bytes(powershell), SAMBA_SCRIPT: shell.encode("utf-8")}
+
+
+def _emit(ctx: Context) -> Emitted:
+    return Emitted(emit_scripts(ctx.policyset, ctx.fact("backups", Backups)))
+
+
+def _check(artifacts: Artifacts) -> list[Problem]:
+    """The import script parses as PowerShell (tree-sitter-powershell), with no error node."""
+    from ..syntax.powershell import parse_errors
+
+    data = artifacts.files.get(IMPORT_SCRIPT)
+    if data is None:
+        return []
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [Problem(IMPORT_SCRIPT, message=f"not UTF-8 (byte offset {exc.start})")]
+    return [Problem(IMPORT_SCRIPT, line, 0, "", message) for line, message in parse_errors(text)]
+
+
+EMITTER = Emitter(
+    name="scripts",
+    owns=(IMPORT_SCRIPT, SAMBA_SCRIPT),
+    emit=_emit,
+    requires=("backups",),
+    validators=(Validator("Import-CmfwGpo.ps1 parses with tree-sitter-powershell, with no error node", _check),),
+)

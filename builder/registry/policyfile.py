@@ -15,6 +15,10 @@ from .registrypol import REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_SZ, Entry
 from .rulestring import FLOOR, RuleStringError, Version, encode_rule, parse_rule
 
 RULES_KEY = ROOT_KEY + r"\FirewallRules"
+#: The client-side extension that applies a registry.pol (Registry), and the snap-in
+#: that edits firewall policy: a GPO lists the pair so that Windows and GPMC use it.
+REGISTRY_CSE = "{35378EAC-683F-11D2-A89A-00C04FBBCFA2}"
+FIREWALL_TOOL = "{B05566AC-FE9C-4368-BE01-7A4CBB6CBA11}"
 
 
 @dataclass(frozen=True)

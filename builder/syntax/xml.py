@@ -96,7 +96,7 @@ class Element:
         return "<" + self.tag + "".join(f' {k}="{attr(v)}"' for k, v in self.attributes)
 
     def __str__(self) -> str:
-        return serialize(self)
+        return str(serialize(self))
 
 
 def el(tag: str, *children: Child, attrs: Mapping[str, str] | None = None, space_before_slash: bool = False) -> Element:
@@ -112,22 +112,22 @@ def _child(child: Child) -> str:
     return text(child)
 
 
-def serialize(element: Element) -> str:
+def serialize(element: Element) -> Markup:
     """The element as written: no whitespace added (children bring their own)."""
     if not element.children:
-        return element.start() + (" />" if element.space_before_slash else "/>")
-    return element.start() + ">" + "".join(_child(c) for c in element.children) + f"</{element.tag}>"
+        return Markup(element.start() + (" />" if element.space_before_slash else "/>"))
+    return Markup(element.start() + ">" + "".join(_child(c) for c in element.children) + f"</{element.tag}>")
 
 
-def indented(element: Element, *, indent: str = "  ", newline: str = "\r\n", depth: int = 0) -> str:
+def indented(element: Element, *, indent: str = "  ", newline: str = "\r\n", depth: int = 0) -> Markup:
     """One element per line, children indented: an element with only text stays on its line."""
     pad = indent * depth
     if not any(isinstance(c, Element) for c in element.children):
-        return pad + serialize(element)
+        return Markup(pad + serialize(element))
     if not all(isinstance(c, Element) for c in element.children):
         raise ValueError(f"<{element.tag}> mixes elements and text; it cannot be indented")
     inner = [indented(c, indent=indent, newline=newline, depth=depth + 1) for c in element.children]  # type: ignore[arg-type]
-    return newline.join([pad + element.start() + ">", *inner, pad + f"</{element.tag}>"])
+    return Markup(newline.join([pad + element.start() + ">", *inner, pad + f"</{element.tag}>"]))
 
 
 def document(parts: Iterable[Child], newline: str = "") -> str:

@@ -1,0 +1,66 @@
+"""YAML, written for readers that differ: every string single-quoted, keys that stay keys.
+
+cmfw writes YAML only for DSC v3 documents. A single-quoted scalar is read as text
+by YAML 1.1 and 1.2 readers alike, so ``'True'``, ``'80'`` and ``'no'`` never turn
+into a boolean or a number; inside it only ``'`` needs escaping (doubled). Keys are
+identifiers, quoted when a YAML 1.1 reader would take them for a boolean or null.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_PLAIN_KEY = re.compile(r"\$?[A-Za-z][A-Za-z0-9_]*")
+#: Words a YAML 1.1 reader (PyYAML, and so many tools) takes as booleans or null.
+_YAML11_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
+#: Characters a single-quoted YAML scalar cannot hold (outside YAML's printable set).
+_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff\n\r]")
+
+
+def dumps(doc: dict[str, Any], header: str = "") -> bytes:
+    """Block-style YAML with every string single-quoted, after an optional comment line.
+
+    A document here is only mappings with identifier keys, lists, strings and
+    integers, so it is written directly (PyYAML's representer cost more than
+    everything else a DSC build does); the tests read it back with PyYAML.
+    """
+    if "\n" in header or "\r" in header:
+        raise ValueError("a YAML comment is one line")
+    lines = [f"# {header}"] if header else []
+    _mapping(doc, "", lines)
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"no YAML scalar for {value!r} here")
+    if isinstance(value, int):
+        return str(value)
+    bad = _NOT_YAML.search(value)
+    if bad:
+        raise ValueError(f"U+{ord(bad.group()):04X} cannot be written in a single-quoted YAML scalar")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _mapping(mapping: dict[str, Any], pad: str, lines: list[str], first: str | None = None) -> None:
+    for index, (raw_key, value) in enumerate(mapping.items()):
+        if not _PLAIN_KEY.fullmatch(raw_key):
+            raise ValueError(f"{raw_key!r} is not a plain YAML key")
+        key = _scalar(raw_key) if raw_key.lower() in _YAML11_WORDS else raw_key
+        lead = first if index == 0 and first is not None else pad
+        if isinstance(value, dict):
+            lines.append(f"{lead}{key}:")
+            _mapping(value, pad + "  ", lines)
+        elif isinstance(value, list):
+            if not value:
+                lines.append(f"{lead}{key}: []")
+                continue
+            lines.append(f"{lead}{key}:")
+            for item in value:
+                if isinstance(item, dict):
+                    _mapping(item, pad + "  ", lines, first=pad + "- ")
+                else:
+                    lines.append(f"{pad}- {_scalar(item)}")
+        else:
+            lines.append(f"{lead}{key}: {_scalar(value)}")
