@@ -23,6 +23,7 @@ _EXPORTS = {
     "parse_matrix": ("builder.matrix", "parse_matrix"),
     "resolve": ("builder.resolve", "resolve"),
     "render": ("builder.build", "render"),
+    "validate": ("builder.build", "validate"),
     "build": ("builder.build", "build"),
     "load_catalog": ("builder.catalog", "load_catalog"),
     "starter_matrix": ("builder.starter", "starter_matrix"),

@@ -210,3 +210,14 @@ def test_what_dsc_cannot_express_is_a_positioned_error_from_validate(tmp_path: P
     [line] = info.value.lines()
     assert line.startswith(f"{matrix}:7:9: error: policies[0].custom_rules[0]: rule CMFW-P-Custom-Cast-In: the port keyword mDNS")
     assert line.endswith("cannot be expressed with NetworkingDsc Firewall; use `dsc: {resource: registry-policy}` for this policy")
+
+
+def test_architecture_doc_lists_every_validator_and_module() -> None:
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert [v.what for e in formats.emitters() for v in e.validators if v.what not in doc] == []
+    block = doc[doc.index("REGISTRY = ("):]
+    positions = [block.index(f'"{m}",') for m in formats.REGISTRY]
+    assert positions == sorted(positions)  # the documented registry, in build order
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    top += sorted(p.name + "/" for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert [name for name in top if f"`{name}" not in doc] == []
