@@ -17,7 +17,7 @@ from .errors import InputError, Problem
 from .model import ProfileSetting, Rule
 from .registry import lgpotext, registrypol
 from .gpo.layout import GUID_FOLDER, read_backup_xml
-from .registry.policyfile import read_entries
+from .registry.policyfile import FirewallContent, read_entries
 from .registry.rulestring import Version
 
 MAX_FILE = 64 * 1024 * 1024
@@ -125,19 +125,14 @@ def _from_mof(source: str, data: bytes) -> GpoContent:
         text = decode_text(data)
     except UnicodeDecodeError as exc:
         raise InputError([Problem(source, message=f"not UTF-16 or UTF-8 text (byte offset {exc.start})")]) from None
-    fw = read_document(parse(text, source))
-    return GpoContent(
-        source=source,
-        policy_version=fw.policy_version,
-        rules=fw.rules,
-        rule_versions=fw.rule_versions,
-        profile_settings=fw.profile_settings,
-        problems=fw.problems,
-    )
+    return _content_of(source, read_document(parse(text, source)))
 
 
 def _content(source: str, entries: list[registrypol.Entry]) -> GpoContent:
-    fw = read_entries(entries)
+    return _content_of(source, read_entries(entries))
+
+
+def _content_of(source: str, fw: FirewallContent) -> GpoContent:
     return GpoContent(
         source=source,
         policy_version=fw.policy_version,
