@@ -10,6 +10,7 @@ from pathlib import Path
 from . import formats
 from .errors import Problem
 from .gpo.check import check_backup_folder, check_backup_root
+from .gpo.xsd import require_engine, using_engine
 from .package.manifest import MANIFEST, UNLISTED
 from .read import kind_of, read_tree
 
@@ -26,13 +27,18 @@ class CheckReport:
         return not self.problems
 
 
-def check_path(path: str | Path) -> CheckReport:
+def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
     """Every problem in the artifacts at ``path``; bad paths raise :class:`InputError`.
 
     A cmfw build is checked as strictly as ``build`` checks its own output, and its
     files against the SHA-256 sums in ``build.json`` (a hand-edited file shows up);
     any other GPO backup gets the checks that hold for every GPMC backup.
+
+    ``xsd`` names the engine that checks the GPO XML files against schemas/gpo/:
+    ``"lxml"`` (libxml2, what ``build`` uses) or ``"xmlschema"``, an independent second
+    opinion (a test extra; :class:`InputError` when it is not installed).
     """
+    require_engine(xsd)
     p = Path(path)
     kind = kind_of(p)
     if kind == "mof":
@@ -47,12 +53,17 @@ def check_path(path: str | Path) -> CheckReport:
         return CheckReport(str(p), kind, 1, tuple(problems))
     if kind == "backup":
         files = read_tree(p, p.name + "/")
-        problems = check_backup_folder(files, p.name)
+        problems = check_backup_folder(files, p.name, xsd=xsd)
         base = str(p.parent)
     else:
         files = read_tree(p)
         base = str(p)
-        problems = _check_build(files) if kind == "build" else check_backup_root(files)
+        if kind == "build":
+            # The GPO validator runs inside formats.validate, which takes no engine.
+            with using_engine(xsd):
+                problems = _check_build(files)
+        else:
+            problems = check_backup_root(files, xsd=xsd)
     shown = tuple(
         Problem(os.path.join(base, pr.file) if pr.file != "." else base, pr.line, pr.column, pr.path, pr.message)
         for pr in problems

@@ -43,6 +43,8 @@ class SoftwareUpdatePoint:
     name: str = ""
     #: Where the entry is in the matrix (empty for the catalog's default).
     path: KeyPath = ()
+    #: Address sets of this server: its ports go to them only (else to the role's set).
+    servers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,10 @@ class _Checker:
                 continue
             # An HTTPS port WSUS does not use is lint finding CMFW106 (an error unless acknowledged).
             self.text(path + (i, "name"), entry.get("name"))
-            out.append(SoftwareUpdatePoint(http, https, entry.get("name", ""), path + (i,)))
+            servers = self._refs(path + (i, "servers"), entry.get("servers"))
+            if servers == (ANY,):
+                self.fail(path + (i, "servers"), "a software update point has addresses: name its address set (or leave `servers` out)")
+            out.append(SoftwareUpdatePoint(http, https, entry.get("name", ""), path + (i,), servers))
         return tuple(out)
 
     def _programs(self, path: KeyPath, raw: dict[str, str]) -> dict[str, str]:

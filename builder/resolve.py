@@ -7,14 +7,16 @@ gets its deterministic ID ``CMFW-<policy>-<Feature>-<rule>-<In|Out>``.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
+from typing import Mapping, Sequence
 
 from . import profilesettings
 from .catalog import Catalog, Feature, RuleTemplate, load_catalog
 from .errors import ArtifactError, InputError, Problem
 from .identifiers import custom_rule_id, feature_rule_id, gpo_guid
-from .matrix import ANY, CustomRule, FeatureUse, Matrix, PolicySpec
-from .model import FeatureChoice, Policy, PolicySet, Rule, parse_protocol
+from .matrix import ANY, CustomRule, FeatureUse, Matrix, PolicySpec, SoftwareUpdatePoint
+from .model import FeatureChoice, Policy, PolicySet, Rule, parse_protocol, protocol_name
 from .freetext import text_problem
 from .yamlsource import KeyPath, format_path
 
@@ -77,18 +79,14 @@ class _Resolver:
                 continue
             if template.direction == "Out" and not spec.outbound_rules:
                 continue
-            local = self._ports(spec, template.local_ports)
-            remote_ports = self._ports(spec, template.remote_ports)
-            if local is None or remote_ports is None:
-                continue  # every port of the rule is an optional setting left unset
-            remote = self._remote(spec, use, feature, template, implied)
-            if remote is None:
-                continue
             program = template.program
             if program and program.startswith("$"):
                 program = self._program(spec, program[1:])
-            rule = Rule(
-                    id=feature_rule_id(spec.key, feature.id_part, template.selector),
+            for selector, local, remote_ports, remote in self._instances(spec, use, feature, template, implied):
+                if not _family_fits(template.protocol, remote):
+                    continue  # an ICMPv6 rule scoped to IPv4 addresses only (or the reverse) never matches
+                rule = Rule(
+                    id=feature_rule_id(spec.key, feature.id_part, selector),
                     name=template.name,
                     direction=template.direction,
                     protocol=template.protocol,
@@ -99,16 +97,65 @@ class _Resolver:
                     program=program,
                     service=template.service,
                     profiles=use.profiles or template.profiles or spec.profiles,
+                    edge_traversal=template.edge_traversal,
                     description=template.description,
                     group=f"ConfigMgr {feature.title}",
                     feature=feature.id,
                     source=str(template.source),
                 )
-            if spec.rule_ids == "predefined" and template.predefined is not None:
-                out.extend(_as_predefined(rule, template))
-            else:
-                out.append(rule)
+                if spec.rule_ids == "predefined" and template.predefined is not None:
+                    out.extend(_as_predefined(rule, template))
+                else:
+                    out.append(rule)
         return out
+
+    def _instances(
+        self, spec: PolicySpec, use: FeatureUse, feature: Feature, template: RuleTemplate, implied: bool
+    ) -> list[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
+        """(selector, local ports, remote ports, remote addresses) of each rule a template makes.
+
+        One rule, except for software update points that name their `servers`: each of
+        those gets a rule of its own (``<key>-SUP<n>-<dir>``) with its ports and addresses.
+        """
+        sups = spec.software_update_points
+        per_server = any(s.servers for s in sups) and any(
+            p.startswith("$software_update_points.") for p in template.local_ports + template.remote_ports
+        )
+        override = None if implied else (use.from_sets if template.direction == "In" else use.to_sets)
+        if per_server and override is None:
+            out = []
+            shared = [s for s in sups if not s.servers]
+            if shared:
+                made = self._instance(spec, use, feature, template, implied, shared)
+                if made is not None:
+                    out.append((template.selector, *made))
+            for n, sup in enumerate(sups, start=1):
+                if sup.servers:
+                    local = self._ports(spec, template.local_ports, [sup])
+                    remote_ports = self._ports(spec, template.remote_ports, [sup])
+                    if local is not None and remote_ports is not None:
+                        out.append((f"{template.key}-SUP{n}-{template.direction}", local, remote_ports, self._expand(sup.servers)))
+            return out
+        made = self._instance(spec, use, feature, template, implied, sups)
+        return [] if made is None else [(template.selector, *made)]
+
+    def _instance(
+        self,
+        spec: PolicySpec,
+        use: FeatureUse,
+        feature: Feature,
+        template: RuleTemplate,
+        implied: bool,
+        sups: Sequence[SoftwareUpdatePoint],
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None:
+        local = self._ports(spec, template.local_ports, sups)
+        remote_ports = self._ports(spec, template.remote_ports, sups)
+        if local is None or remote_ports is None:
+            return None  # every port of the rule is an optional setting left unset
+        remote = self._remote(spec, use, feature, template, implied)
+        if remote is None:
+            return None
+        return local, remote_ports, remote
 
     def _merge_predefined(self, spec: PolicySpec, rules: list[Rule]) -> list[Rule]:
         """Two features may need the same Windows rule: one rule, if they agree on it."""
@@ -131,9 +178,10 @@ class _Resolver:
             by_id[rule.id] = replace(first, feature=f"{first.feature},{rule.feature}")
         return list(by_id.values())
 
-    def _ports(self, spec: PolicySpec, values: tuple[str, ...]) -> tuple[str, ...] | None:
-        sups = [(sup.http, sup.https) for sup in spec.software_update_points]
-        return self.catalog.ports(values, spec.ports, sups)
+    def _ports(
+        self, spec: PolicySpec, values: tuple[str, ...], sups: Sequence[SoftwareUpdatePoint]
+    ) -> tuple[str, ...] | None:
+        return self.catalog.ports(values, spec.ports, [(sup.http, sup.https) for sup in sups])
 
     def _program(self, spec: PolicySpec, name: str) -> str:
         return self.catalog.parameter_value(name, spec.programs) or ""
@@ -145,21 +193,25 @@ class _Resolver:
         if override is not None:
             return self._expand(override)
         remote = template.remote
-        if remote.role:
-            if remote.role in self.matrix.addresses:
-                return self.matrix.addresses[remote.role]
+        if remote.roles:
+            found = [role_addresses(self.matrix.addresses, self.catalog, role) for role in remote.roles]
+            defined = [a for a in found if a is not None]
+            if defined:
+                return tuple(a for addresses in defined for a in addresses)
             if template.direction == "In":
-                role = self.catalog.roles[remote.role]
+                role = self.catalog.roles[remote.roles[0]]
                 self.problems.append(
                     self.matrix.problem(
                         use.path,
                         f"{feature.id}: rule {template.selector} needs to know who may connect: "
-                        f"define `addresses.{remote.role}` ({role.title}) or set `from:` on the feature",
+                        f"define `addresses.{role.name}` ({role.title}) or set `from:` on the feature",
                     )
                 )
                 return None
-            return ()
+            return ()  # an outbound rule to a role the matrix does not define goes anywhere
         return remote.addresses
+
+
 
     def _expand(self, names: tuple[str, ...]) -> tuple[str, ...]:
         if names == (ANY,):
@@ -173,12 +225,21 @@ class _Resolver:
 
     def _custom_rule(self, spec: PolicySpec, custom: CustomRule) -> Rule:
         remote = self._expand(custom.remote_sets) if custom.remote_sets is not None else ()
+        protocol = parse_protocol(custom.protocol)
+        if not _family_fits(protocol, remote):
+            key = "from" if custom.direction == "In" else "to"
+            family = "IPv6" if protocol == 58 else "IPv4"
+            self.problems.append(self.matrix.problem(
+                custom.path + (key,),
+                f"an {protocol_name(protocol)} rule can only match {family} addresses, and these sets hold none; "
+                f"add {family} addresses or change the protocol",
+            ))
         return Rule(
             id=custom_rule_id(spec.key, custom.id, custom.direction),
             name=custom.name,
             direction=custom.direction,
             action=custom.action,
-            protocol=parse_protocol(custom.protocol),
+            protocol=protocol,
             local_ports=custom.local_ports,
             remote_ports=custom.remote_ports,
             remote_addresses=remote,
@@ -224,6 +285,35 @@ def _as_predefined(rule: Rule, template: RuleTemplate) -> list[Rule]:
     if left:
         out.append(replace(rule, profiles=tuple(p for p in rule.profiles if p in left)))
     return out
+
+
+def role_addresses(addresses: Mapping[str, tuple[str, ...]], catalog: Catalog, name: str) -> tuple[str, ...] | None:
+    """The matrix's set for a role, or for the role it defaults to; ``None`` if neither is defined."""
+    seen = set()
+    while name not in seen:
+        seen.add(name)
+        if name in addresses:
+            return addresses[name]
+        fallback = catalog.roles[name].default_from
+        if fallback is None:
+            return None
+        name = fallback
+    return None
+
+
+def _family_fits(protocol: int | None, remote: tuple[str, ...]) -> bool:
+    """Whether an ICMP rule's scope holds an address of its own family (or a keyword, or any)."""
+    family = {1: 4, 58: 6}.get(protocol or 0)
+    if family is None or not remote:
+        return True
+    for entry in remote:
+        first = entry.split("-")[0].split("/")[0]
+        try:
+            if ipaddress.ip_address(first).version == family:
+                return True
+        except ValueError:
+            return True  # a keyword: it covers both families
+    return False
 
 
 def _with_required(uses: tuple[FeatureUse, ...], catalog: Catalog) -> list[tuple[FeatureUse, str | None]]:

@@ -65,3 +65,20 @@ def snapshot(directory: Path) -> dict[str, bytes]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+#: Names of the GPO XML files that both XSD engines validated in this session
+#: (tests/test_xsd_engines.py), for the line the terminal summary prints.
+BOTH_ENGINES = pytest.StashKey[set[str]]()
+
+
+@pytest.fixture(scope="session")
+def both_engines_tally(request: pytest.FixtureRequest) -> set[str]:
+    """Where tests record each file both XSD engines accepted; CI's log shows the count."""
+    return request.config.stash.setdefault(BOTH_ENGINES, set())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    tally = config.stash.get(BOTH_ENGINES, set())
+    if tally:
+        terminalreporter.write_line(f"{len(tally)} files validated by both XSD engines (lxml and xmlschema)")

@@ -47,7 +47,7 @@ def test_inspect_text_and_json(runner: CliRunner, out: Path) -> None:
     assert "CMFW-Workstations-RemoteControl-TCP-In" in result.output and "ConfigMgr Clients - Workstations" in result.output
     doc = json.loads(run(runner, "inspect", out, "--format", "json").stdout)
     assert doc["format"] == "cmfw-inspect/1"
-    assert sum(len(g["rules"]) for g in doc["gpos"]) == 121
+    assert sum(len(g["rules"]) for g in doc["gpos"]) == 123
     [rc] = [r for g in doc["gpos"] for r in g["rules"] if r["id"] == "CMFW-Workstations-RemoteControl-TCP-In"]
     assert (rc["local_ports"], rc["version"], rc["remote_addresses"]) == (["2701"], "2.10", ["10.20.0.0/24", "2001:db8:20::/64"])
 

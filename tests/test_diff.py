@@ -97,7 +97,7 @@ def test_identical_sides(tmp_path: Path, runner: CliRunner) -> None:
     build(EXAMPLE, out)
     result = run(runner, "diff", out, EXAMPLE)
     assert result.exit_code == 0
-    assert result.output.splitlines()[-1] == "no differences: 6 GPOs, 121 rules"
+    assert result.output.splitlines()[-1] == "no differences: 6 GPOs, 123 rules"
     doc = json.loads(run(runner, "diff", out / "gpo", EXAMPLE, "--format", "json").stdout)
     assert doc["identical"] is True and doc["policies"] == [] and doc["a"]["kind"] == "backup-root"
 
@@ -105,7 +105,7 @@ def test_identical_sides(tmp_path: Path, runner: CliRunner) -> None:
 def test_added_removed_rules_policies_settings_and_links(tmp_path: Path, runner: CliRunner) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     edited = (
-        text.replace("      - express-updates\n", "", 1)  # Workstations loses a feature
+        text.replace("      - global-catalog\n", "", 1)  # Workstations loses a feature
         .replace("      - console-queries\n", "      - console-queries\n      - remote-desktop: {from: helpdesk}\n", 1)
         .replace("log_max_size_kb: 16384", "log_max_size_kb: 8192", 1)
         .replace("enforced: true            # wins", "enforced: false           # wins", 1)
@@ -118,22 +118,22 @@ def test_added_removed_rules_policies_settings_and_links(tmp_path: Path, runner:
     assert doc["format"] == "cmfw-diff/1" and doc["identical"] is False
     by_name = {p["name"]: p for p in doc["policies"]}
     assert by_name["ConfigMgr PXE Distribution Points"]["status"] == "removed"
-    assert len(by_name["ConfigMgr PXE Distribution Points"]["rules_removed"]) == 4
+    assert len(by_name["ConfigMgr PXE Distribution Points"]["rules_removed"]) == 6
     consoles = by_name["ConfigMgr Console Workstations"]
     assert consoles["status"] == "changed" and consoles["rules_removed"] == []
     assert [(r["id"], r["remote_addresses"]) for r in consoles["rules_added"]] == [
         (f"CMFW-Consoles-RemoteDesktop-RDP-{rule}-In", ["10.21.0.0/24"]) for rule in ("Shadow", "UserMode-TCP", "UserMode-UDP")
     ]
     workstations = by_name["ConfigMgr Clients - Workstations"]
-    assert [r["id"] for r in workstations["rules_removed"]] == ["CMFW-Workstations-ExpressUpdates-Delta-TCP-Out"]
+    assert [r["id"] for r in workstations["rules_removed"]] == ["CMFW-Workstations-GlobalCatalog-GC-LDAP-Out"]
     assert workstations["settings_changed"] == {"Domain/LogFileSize": {"a": 16384, "b": 8192}}
     assert by_name["ConfigMgr Clients - Laptops"]["links_changed"] == {
         "OU=Laptops,OU=Clients,DC=corp,DC=contoso,DC=com": {"a": "enabled, enforced", "b": "enabled"}
     }
-    assert doc["summary"]["policies_removed"] == 1 and doc["summary"]["rules_removed"] == 5 and doc["summary"]["rules_added"] == 3
+    assert doc["summary"]["policies_removed"] == 1 and doc["summary"]["rules_removed"] == 7 and doc["summary"]["rules_added"] == 3
     text_out = run(runner, "diff", EXAMPLE, new).stdout
-    assert "- ConfigMgr PXE Distribution Points: GPO removed, with 4 rules" in text_out
-    assert "    - CMFW-Workstations-ExpressUpdates-Delta-TCP-Out  Out Allow TCP remote 8006" in text_out
+    assert "- ConfigMgr PXE Distribution Points: GPO removed, with 6 rules" in text_out
+    assert "    - CMFW-Workstations-GlobalCatalog-GC-LDAP-Out  Out Allow TCP remote 3268 to 10.0.0.2,10.0.0.3" in text_out
     assert "        Domain/LogFileSize: 16384 -> 8192" in text_out
 
 

@@ -37,7 +37,7 @@ CASES = [
     ("CMFW102", matrix("[remote-control]", "    profiles: [Domain, Public]\n"), matrix("[remote-control]", "    profiles: [Domain]\n")),
     ("CMFW103", matrix("[{client-push: {from: site_servers}}]"), matrix("[client-install-group-policy]")),
     ("CMFW104", matrix("[{remote-assistance: {variant: legacy}}]"), matrix("[{remote-assistance: {variant: modern}}]")),
-    ("CMFW105", matrix("[remote-diagnostics]"), matrix("[{remote-diagnostics: {variant: narrow}}]")),
+    ("CMFW105", matrix("[{remote-diagnostics: {variant: seed}}]"), matrix("[remote-diagnostics]")),
     (
         "CMFW106",
         matrix("[software-updates]", top="ports:\n  software_update_points: [{http: 8530, https: 8533}]\n"),

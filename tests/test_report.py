@@ -127,7 +127,7 @@ def test_markdown_cells_stay_in_their_column(value: str) -> None:
 def test_report_md_is_a_short_summary(files: dict[str, bytes]) -> None:
     text = files["report.md"].decode()
     assert text.startswith("### Windows Firewall policy for corp.contoso.com\n")
-    assert "| ConfigMgr Clients - Workstations | `{89523B39-2C78-520A-8107-2985F17A0C76}` | 55 | 23 | 32 | 0 open, 8 acknowledged |" in text
+    assert "| ConfigMgr Clients - Workstations | `{89523B39-2C78-520A-8107-2985F17A0C76}` | 55 | 24 | 31 | 0 open, 8 acknowledged |" in text
     assert "**Lint: no open findings.**" in text and "21 acknowledged findings" in text
     assert len(text.splitlines()) < 60
 
@@ -141,4 +141,4 @@ def test_diff_as_markdown(tmp_path: Path) -> None:
     rendered = MarkdownIt("commonmark").enable("table").render(text)
     assert rendered.count("<table>") == 2 and "remote_ports: 10124 → 10125" in rendered
     same = format_markdown(diff_paths(EXAMPLE, EXAMPLE))
-    assert same.endswith("No differences: 6 GPOs, 121 rules.\n")
+    assert same.endswith("No differences: 6 GPOs, 123 rules.\n")

@@ -159,8 +159,7 @@ def format_feature(catalog: Catalog, feature: Feature) -> str:
         lines.append(f"{label}:" + (f" {variant.summary}" if variant.summary else ""))
         rows = []
         for t in variant.rules:
-            remote = t.remote.describe()
-            scope = remote.get("role") or ",".join(remote.get("addresses", [])) or "any"  # type: ignore[arg-type]
+            scope = ",".join(t.remote.roles or t.remote.addresses) or "any"
             who = t.program if t.program and not t.service else (t.service or "")
             rows.append([t.selector, t.direction, _ports_text(catalog, t), str(scope), str(who or "")])
         lines.append(table(["RULE", "DIR", "PORTS", "REMOTE", "PROGRAM/SERVICE"], rows, indent=2))

@@ -9,6 +9,7 @@ every inbound rule says who may connect.
 from __future__ import annotations
 
 import functools
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,15 @@ from ..yamlsource import Document, KeyPath, load_file
 from .types import (
     Catalog,
     Feature,
+    LocalRule,
     Note,
     Parameter,
+    Peer,
     Predefined,
     Remote,
     Role,
     RuleTemplate,
+    Scenario,
     Source,
     SourceRef,
     Variant,
@@ -65,7 +69,10 @@ class _Loader:
             for sid, s in meta["sources"].items()
         }
         self.sources = sources
-        self.roles = {name: Role(name, r["title"]) for name, r in meta["roles"].items()}
+        self.roles = {name: Role(name, r["title"], r.get("default_from")) for name, r in meta["roles"].items()}
+        for name, role in self.roles.items():
+            if role.default_from is not None and role.default_from not in self.roles:
+                self.fail(self.meta, ("roles", name, "default_from"), f"unknown role {role.default_from!r}")
         self.parameters = {
             name: self._parameter(name, p) for name, p in meta["parameters"].items()
         }
@@ -74,9 +81,10 @@ class _Loader:
             fid: self._feature(fid, f) for fid, f in self.features_doc.data["features"].items()
         }
         self._check_requires(features)
+        local_rules = tuple(self._local_rule(i, r) for i, r in enumerate(self.windows.data.get("local_rules", [])))
         if self.problems:
             raise InputError(self.problems)
-        return Catalog(str(meta["version"]), sources, self.parameters, self.roles, features)
+        return Catalog(str(meta["version"]), sources, self.parameters, self.roles, features, local_rules)
 
     # -- pieces ------------------------------------------------------------------------
 
@@ -138,6 +146,14 @@ class _Loader:
             variants = {
                 default: Variant(default, "", self._rules(fid, data["title"], data["rules"], path + ("rules",), source))
             }
+        scenarios = tuple(
+            self._scenario(path + ("scenarios", i), item, variants) for i, item in enumerate(data.get("scenarios", []))
+        )
+        if not scenarios:
+            self.fail(doc, path, f"feature {fid!r} has no scenarios: say, from Microsoft's pages, what traffic it needs")
+        for name in variants:
+            if not any(s.variants is None or name in s.variants for s in scenarios):
+                self.fail(doc, path + ("scenarios",), f"no scenario concerns the variant {name!r}")
         return Feature(
             fid,
             data["title"],
@@ -149,6 +165,105 @@ class _Loader:
             tuple(data.get("requires", [])),
             notes,
             tuple(data.get("traits", [])),
+            scenarios,
+            data.get("deprecated", ""),
+        )
+
+    def _scenario(self, path: KeyPath, item: dict[str, Any], variants: dict[str, Variant]) -> Scenario:
+        doc = self.features_doc
+        source = self._source(doc, path + ("source",), item["source"])
+        assert source is not None
+        try:
+            protocol = parse_protocol(item["protocol"])
+        except ValueError as exc:
+            self.fail(doc, path + ("protocol",), str(exc))
+            protocol = None
+        assert protocol is not None or self.problems
+        ports: dict[str, str | None] = {}
+        for key in ("port", "local_port", "remote_port"):
+            value = item.get(key)
+            if value is None:
+                ports[key] = None
+            elif isinstance(value, str) and value.startswith("$"):
+                self._check_ref(doc, path + (key,), value, PORT_KINDS)
+                ports[key] = value
+            else:
+                try:
+                    ports[key] = canonical_port(value, allow_range=False, allow_keyword=True)
+                except ValueError as exc:
+                    self.fail(doc, path + (key,), str(exc))
+                    ports[key] = None
+        direction = item["direction"]
+        service_side = "local_port" if direction == "In" else "remote_port"
+        if ports["port"] is not None:
+            if ports[service_side] is not None:
+                self.fail(doc, path + ("port",), f"give `port` or `{service_side}`, not both")
+            ports[service_side] = ports["port"]
+        has_ports = ports["local_port"] is not None or ports["remote_port"] is not None
+        if has_ports != (protocol in (6, 17)):
+            self.fail(doc, path, "a TCP or UDP scenario names its port; an ICMP one does not")
+        icmp = None
+        if "icmp" in item:
+            kind, code = item["icmp"].split(":")
+            icmp = (int(kind), int(code))
+        peer = self._peer(doc, path + ("peer",), item["peer"])
+        program = item.get("program")
+        if program and program.startswith("$"):
+            self._check_ref(doc, path + ("program",), program, ("program",))
+        chosen = item.get("variants")
+        for j, name in enumerate(chosen or []):
+            if name not in variants:
+                self.fail(doc, path + ("variants", j), f"unknown variant {name!r}")
+        for name in item.get("limits", {}):
+            if name not in variants:
+                self.fail(doc, path + ("limits", name), f"unknown variant {name!r}")
+            elif chosen is not None and name not in chosen:
+                self.fail(doc, path + ("limits", name), f"{name!r} is a limit of a scenario that does not concern it")
+        profiles = item.get("profiles")
+        return Scenario(
+            name=item["name"],
+            source=source,
+            direction=direction,
+            protocol=protocol or 0,
+            peer=peer,
+            local_port=ports["local_port"],
+            remote_port=ports["remote_port"],
+            icmp=icmp,
+            program=program,
+            service=item.get("service"),
+            edge=bool(item.get("edge", False)),
+            profiles=tuple(p for p in PROFILES if p in profiles) if profiles is not None else None,
+            variants=tuple(chosen) if chosen is not None else None,
+            limits=dict(item.get("limits", {})),
+        )
+
+    def _peer(self, doc: Document, path: KeyPath, data: Any) -> Peer:
+        if isinstance(data, str):
+            return Peer(data)
+        if "role" in data:
+            if data["role"] not in self.roles:
+                self.fail(doc, path + ("role",), f"unknown role {data['role']!r}")
+            return Peer("role", data["role"])
+        try:
+            address = str(ipaddress.ip_address(data["address"]))
+        except ValueError:
+            self.fail(doc, path + ("address",), f"{data['address']!r} is not an IP address")
+            address = "0.0.0.0"
+        return Peer("address", address)
+
+    def _local_rule(self, index: int, item: dict[str, Any]) -> LocalRule:
+        path: KeyPath = ("local_rules", index)
+        protocol = parse_protocol(item["protocol"])
+        return LocalRule(
+            id=item["id"],
+            name=item["name"],
+            direction=item["direction"],
+            protocol=protocol,
+            local_ports=self._ports(self.windows, path, item, "local_ports", protocol),
+            remote_ports=self._ports(self.windows, path, item, "remote_ports", protocol),
+            program=item.get("program"),
+            service=item.get("service"),
+            source=self._source(self.windows, path + ("source",), item.get("source")),
         )
 
     def _rules(
@@ -178,10 +293,13 @@ class _Loader:
     def _remote(self, doc: Document, path: KeyPath, data: Any) -> Remote:
         if data is None or data == "any":
             return Remote()
-        if "role" in data:
-            if data["role"] not in self.roles:
-                self.fail(doc, path + ("role",), f"unknown role {data['role']!r}")
-            return Remote(role=data["role"])
+        if "role" in data or "roles" in data:
+            roles = [data["role"]] if "role" in data else list(data["roles"])
+            for j, role in enumerate(roles):
+                if role not in self.roles:
+                    where = path + ("role",) if "role" in data else path + ("roles", j)
+                    self.fail(doc, where, f"unknown role {role!r}")
+            return Remote(roles=tuple(roles))
         addresses = []
         for i, entry in enumerate(data.get("addresses", [])):
             try:
@@ -236,6 +354,7 @@ class _Loader:
             profiles=profiles,
             source=source,
             predefined=predefined,
+            edge_traversal=item.get("edge_traversal") if predefined is None else None,
         )
 
     def _ports(self, doc: Document, path: KeyPath, item: dict[str, Any], field: str, protocol: int | None) -> tuple[str, ...]:

@@ -58,26 +58,33 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Role:
-    """A conventional address-set name (``consoles``, ``site_servers``…)."""
+    """A conventional address-set name (``consoles``, ``site_servers``…).
+
+    ``default_from``: the role whose set stands in when the matrix lacks this one (the
+    SMS Provider usually runs on the site server).
+    """
 
     name: str
     title: str
+    default_from: str | None = None
 
 
 @dataclass(frozen=True)
 class Remote:
-    """Who is on the other end of a rule: a role, literal addresses, or anyone."""
+    """Who is on the other end of a rule: roles, literal addresses, or anyone."""
 
-    role: str | None = None
+    roles: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
 
     @property
     def is_any(self) -> bool:
-        return self.role is None and not self.addresses
+        return not self.roles and not self.addresses
 
     def describe(self) -> dict[str, object]:
-        if self.role:
-            return {"role": self.role}
+        if len(self.roles) == 1:
+            return {"role": self.roles[0]}
+        if self.roles:
+            return {"roles": list(self.roles)}
         if self.addresses:
             return {"addresses": list(self.addresses)}
         return {"any": True}
@@ -124,6 +131,7 @@ class RuleTemplate:
     profiles: tuple[str, ...] | None = None
     source: SourceRef | None = None
     predefined: Predefined | None = None
+    edge_traversal: str | None = None
 
     @property
     def selector(self) -> str:
@@ -136,6 +144,70 @@ class RuleTemplate:
         if self.program and self.program.startswith("$"):
             refs.append(self.program[1:])
         return tuple(dict.fromkeys(r.split(".")[0] for r in refs))
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other end of a scenario's connection.
+
+    ``kind``: ``role`` (an address set, :attr:`name`), ``local-subnet`` (a peer on the
+    machine's subnet), ``any`` (anyone), ``teredo`` (a peer reached over Teredo) or
+    ``address`` (a literal address, :attr:`name`: a broadcast or multicast group).
+    """
+
+    kind: str
+    name: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "role":
+            return f"the {self.name} set"
+        if self.kind == "address":
+            return self.name
+        return {"local-subnet": "a peer on the local subnet", "any": "any address", "teredo": "a Teredo peer"}[self.kind]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Traffic a feature needs, as Microsoft's pages describe it: one connection.
+
+    Ports may be numbers, keywords or ``$parameter`` references. ``variants`` limits
+    it to some variants; ``limits`` names variants that by design do not allow it.
+    """
+
+    name: str
+    source: SourceRef
+    direction: str
+    protocol: int
+    peer: Peer
+    local_port: str | None = None
+    remote_port: str | None = None
+    icmp: tuple[int, int] | None = None
+    program: str | None = None
+    service: str | None = None
+    edge: bool = False
+    profiles: tuple[str, ...] | None = None
+    variants: tuple[str, ...] | None = None
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def port(self) -> str | None:
+        """The service's port: local for inbound, remote for outbound."""
+        return self.local_port if self.direction == "In" else self.remote_port
+
+
+@dataclass(frozen=True)
+class LocalRule:
+    """A rule Windows keeps enabled in the local store on a clean install."""
+
+    id: str
+    name: str
+    direction: str
+    protocol: int | None
+    local_ports: tuple[str, ...] = ()
+    remote_ports: tuple[str, ...] = ()
+    program: str | None = None
+    service: str | None = None
+    source: SourceRef | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +233,14 @@ class Feature:
     #: ``management``: remote administration of the client (inbound, from admins' machines);
     #: ``local-rules``: the ConfigMgr client also creates these rules locally.
     traits: tuple[str, ...] = ()
+    #: The traffic the feature needs, from Microsoft's pages (:class:`Scenario`).
+    scenarios: tuple[Scenario, ...] = ()
+    #: Why ConfigMgr no longer supports the feature, when it does not.
+    deprecated: str = ""
+
+    def scenarios_of(self, variant: str) -> tuple[Scenario, ...]:
+        """The scenarios that concern ``variant`` (those that are limits of it included)."""
+        return tuple(s for s in self.scenarios if s.variants is None or variant in s.variants)
 
     @property
     def id_part(self) -> str:
@@ -178,6 +258,7 @@ class Catalog:
     parameters: dict[str, Parameter]
     roles: dict[str, Role]
     features: dict[str, Feature]
+    local_rules: tuple[LocalRule, ...] = ()
 
     def parameter_value(self, name: str, overrides: Mapping[str, object] | None = None) -> str | None:
         """A port or program parameter as text: the matrix's value, else the default.

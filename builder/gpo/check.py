@@ -3,7 +3,9 @@
 Used on a build in memory (before anything is written) and by ``cmfw check`` on a
 directory: the same checks, on a mapping of relative path → bytes. ``strict``
 adds what cmfw promises for its own output (exact extension GUIDs, an LGPO text
-twin that says the same as registry.pol, a manifest).
+twin that says the same as registry.pol, a manifest). ``xsd`` names the XSD engine
+(:data:`.xsd.ENGINES`); without one, the engine in force (lxml unless a caller chose
+another with :func:`.xsd.using_engine`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from ..errors import InputError, Problem
 from ..registry import lgpotext, registrypol
 from ..registry.policyfile import FIREWALL_TOOL, REGISTRY_CSE, FirewallContent, read_entries
 from .layout import GUID_FOLDER, MACHINE_EXTENSIONS, inst_fields, manifest_ids, read_backup_xml
-from .xsd import xsd_problems
+from .xsd import engine_in_force, problems_with
 
 
-def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: bool = False) -> list[Problem]:
+def check_backup_root(
+    files: Mapping[str, bytes], root: str = "", *, strict: bool = False, xsd: str | None = None
+) -> list[Problem]:
     """Every problem of the backups under ``root`` (a prefix of the paths in ``files``)."""
+    xsd = xsd or engine_in_force()
     prefix = f"{root}/" if root else ""
     problems: list[Problem] = []
     folders = sorted({
@@ -30,7 +35,7 @@ def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: boo
     manifest_path = prefix + "manifest.xml"
     listed: dict[str, str] = {}
     if manifest_path in files:
-        problems += xsd_problems(manifest_path, files[manifest_path], "manifest.xsd")
+        problems += problems_with(xsd, manifest_path, files[manifest_path], "manifest.xsd")
         listed = manifest_ids(files[manifest_path], manifest_path, problems)
         for bid in sorted(set(listed) - {f.upper() for f in folders}):
             problems.append(Problem(manifest_path, message=f"lists backup {bid}, but there is no such folder"))
@@ -38,7 +43,7 @@ def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: boo
         problems.append(Problem(manifest_path, message="missing: Import-GPO and GPMC list backups from it"))
     lower = {path.lower(): path for path in files}
     for folder in folders:
-        problems += check_backup_folder(files, prefix + folder, strict=strict, lower=lower)
+        problems += check_backup_folder(files, prefix + folder, strict=strict, lower=lower, xsd=xsd)
         if manifest_path in files and folder.upper() not in listed:
             problems.append(Problem(manifest_path, message=f"does not list backup folder {folder}"))
     if not folders:
@@ -47,19 +52,25 @@ def check_backup_root(files: Mapping[str, bytes], root: str = "", *, strict: boo
 
 
 def check_backup_folder(
-    files: Mapping[str, bytes], folder: str, *, strict: bool = False, lower: dict[str, str] | None = None
+    files: Mapping[str, bytes],
+    folder: str,
+    *,
+    strict: bool = False,
+    lower: dict[str, str] | None = None,
+    xsd: str | None = None,
 ) -> list[Problem]:
     """Every problem of one backup folder; ``lower`` maps lower-cased paths to paths (Windows
     paths are case-insensitive), computed once by the caller for a whole root."""
+    xsd = xsd or engine_in_force()
     problems: list[Problem] = []
     name = folder.rsplit("/", 1)[-1]
     backup_path, info_path = f"{folder}/Backup.xml", f"{folder}/bkupInfo.xml"
     if backup_path not in files:
         return [Problem(backup_path, message="missing: without it the folder is not a GPO backup")]
-    problems += xsd_problems(backup_path, files[backup_path], "backup.xsd")
+    problems += problems_with(xsd, backup_path, files[backup_path], "backup.xsd")
     info = read_backup_xml(files[backup_path], folder, problems)
     if info_path in files:
-        problems += xsd_problems(info_path, files[info_path], "manifest.xsd")
+        problems += problems_with(xsd, info_path, files[info_path], "manifest.xsd")
         inst = inst_fields(files[info_path], info_path, problems)
         if inst and inst.get("ID", "").upper() != name.upper():
             problems.append(Problem(info_path, message=f"ID {inst.get('ID')} differs from the folder name {name}"))
@@ -69,7 +80,7 @@ def check_backup_folder(
         problems.append(Problem(info_path, message="missing: Import-GPO finds backups by it"))
     report = f"{folder}/gpreport.xml"
     if report in files:
-        problems += xsd_problems(report, files[report], "gpreport.xsd")
+        problems += problems_with(xsd, report, files[report], "gpreport.xsd")
     elif strict:
         problems.append(Problem(report, message="missing: GPMC shows the backup's settings from it"))
     if info is None:

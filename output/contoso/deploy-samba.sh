@@ -40,11 +40,11 @@ EOF
 # shellcheck disable=SC2016,SC1111,SC1112
 POLICIES=(
     'Consoles' 'ConfigMgr Console Workstations' 'gpo/{80489061-175F-5BB3-953B-1E4D1345443D}/DomainSysvol/GPO/Machine/registry.pol' 2
-    'Kiosks' 'ConfigMgr Clients - Kiosks' 'gpo/{CAFA1872-1489-529B-BDED-74C2C86E07D8}/DomainSysvol/GPO/Machine/registry.pol' 15
-    'Laptops' 'ConfigMgr Clients - Laptops' 'gpo/{8C1C4C84-733A-5F41-8C7F-88801FD37B25}/DomainSysvol/GPO/Machine/registry.pol' 17
-    'PxeDPs' 'ConfigMgr PXE Distribution Points' 'gpo/{03B059FE-A3DB-5256-AAE6-41A172950FBA}/DomainSysvol/GPO/Machine/registry.pol' 4
-    'Servers' 'ConfigMgr Member Servers' 'gpo/{A3D86FB4-80CE-51C1-8D6C-7FC230029425}/DomainSysvol/GPO/Machine/registry.pol' 28
-    'Workstations' 'ConfigMgr Clients - Workstations' 'gpo/{E8A3704A-D74C-5F98-A604-A69123657C70}/DomainSysvol/GPO/Machine/registry.pol' 55
+    'Kiosks' 'ConfigMgr Clients - Kiosks' 'gpo/{E8A6B496-58AC-583F-8E14-B34881E9DCCB}/DomainSysvol/GPO/Machine/registry.pol' 13
+    'Laptops' 'ConfigMgr Clients - Laptops' 'gpo/{5BC7EC1C-F3C9-5EFB-89B6-A4CACCE8C114}/DomainSysvol/GPO/Machine/registry.pol' 20
+    'PxeDPs' 'ConfigMgr PXE Distribution Points' 'gpo/{7D50024C-2E29-524B-B970-D41F73F12037}/DomainSysvol/GPO/Machine/registry.pol' 6
+    'Servers' 'ConfigMgr Member Servers' 'gpo/{59014A02-ECFC-5FD9-BF60-F8A6DD688C41}/DomainSysvol/GPO/Machine/registry.pol' 27
+    'Workstations' 'ConfigMgr Clients - Workstations' 'gpo/{13832B75-3929-51DE-932A-96D50D8C9838}/DomainSysvol/GPO/Machine/registry.pol' 55
 )
 # key, target DN, link order (unused by Samba), enforced, enabled
 # shellcheck disable=SC2016,SC1111,SC1112

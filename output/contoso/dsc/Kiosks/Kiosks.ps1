@@ -162,38 +162,6 @@ Configuration Kiosks
             Description   = '@FirewallAPI.dll,-28777'
         }
 
-        Firewall 'WMI-ASYNC-In-TCP'
-        {
-            Name          = 'WMI-ASYNC-In-TCP'
-            DisplayName   = '@FirewallAPI.dll,-34256'
-            Group         = '@FirewallAPI.dll,-34251'
-            Ensure        = 'Present'
-            Enabled       = 'True'
-            Action        = 'Allow'
-            Direction     = 'Inbound'
-            Profile       = @('Private')
-            Protocol      = 'TCP'
-            RemoteAddress = @('10.0.0.10', '10.0.0.11')
-            Program       = '%systemroot%\system32\wbem\unsecapp.exe'
-            Description   = '@FirewallAPI.dll,-34257'
-        }
-
-        Firewall 'WMI-ASYNC-In-TCP-NoScope'
-        {
-            Name          = 'WMI-ASYNC-In-TCP-NoScope'
-            DisplayName   = '@FirewallAPI.dll,-34256'
-            Group         = '@FirewallAPI.dll,-34251'
-            Ensure        = 'Present'
-            Enabled       = 'True'
-            Action        = 'Allow'
-            Direction     = 'Inbound'
-            Profile       = @('Domain')
-            Protocol      = 'TCP'
-            RemoteAddress = @('10.0.0.10', '10.0.0.11')
-            Program       = '%systemroot%\system32\wbem\unsecapp.exe'
-            Description   = '@FirewallAPI.dll,-34257'
-        }
-
         Firewall 'WMI-RPCSS-In-TCP'
         {
             Name          = 'WMI-RPCSS-In-TCP'

@@ -100,6 +100,8 @@ Configuration Laptops
             Protocol      = 'TCP'
             LocalPort     = @('7680')
             RemoteAddress = @('10.64.0.0/12')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
             Description   = 'Delivery Optimization peers in the same group requesting content from this computer.'
         }
 
@@ -116,7 +118,64 @@ Configuration Laptops
             Protocol      = 'TCP'
             RemotePort    = @('7680')
             RemoteAddress = @('10.64.0.0/12')
-            Description   = 'Content requests to Delivery Optimization peers in the same group.'
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
+            Description   = 'Content requests to Delivery Optimization peers.'
+        }
+
+        Firewall 'CMFW-Laptops-DeliveryOptimization-Peer-UDP-In'
+        {
+            Name          = 'CMFW-Laptops-DeliveryOptimization-Peer-UDP-In'
+            DisplayName   = 'ConfigMgr Delivery Optimization peering (UDP-In)'
+            Group         = 'ConfigMgr Delivery Optimization peering'
+            Ensure        = 'Present'
+            Enabled       = 'True'
+            Action        = 'Allow'
+            Direction     = 'Inbound'
+            Profile       = @('Domain')
+            Protocol      = 'UDP'
+            LocalPort     = @('7680')
+            RemoteAddress = @('10.64.0.0/12')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
+            Description   = 'Delivery Optimization peers reaching this computer over UDP.'
+        }
+
+        Firewall 'CMFW-Laptops-DeliveryOptimization-Peer-UDP-Out'
+        {
+            Name          = 'CMFW-Laptops-DeliveryOptimization-Peer-UDP-Out'
+            DisplayName   = 'ConfigMgr Delivery Optimization peering (UDP-Out)'
+            Group         = 'ConfigMgr Delivery Optimization peering'
+            Ensure        = 'Present'
+            Enabled       = 'True'
+            Action        = 'Allow'
+            Direction     = 'Outbound'
+            Profile       = @('Domain')
+            Protocol      = 'UDP'
+            RemotePort    = @('7680')
+            RemoteAddress = @('10.64.0.0/12')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
+            Description   = 'Delivery Optimization traffic to peers over UDP.'
+        }
+
+        Firewall 'CMFW-Laptops-DeliveryOptimization-Teredo-Peer-TCP-In'
+        {
+            Name                = 'CMFW-Laptops-DeliveryOptimization-Teredo-Peer-TCP-In'
+            DisplayName         = 'ConfigMgr Delivery Optimization peering over Teredo (TCP-In)'
+            Group               = 'ConfigMgr Delivery Optimization peering'
+            Ensure              = 'Present'
+            Enabled             = 'True'
+            Action              = 'Allow'
+            Direction           = 'Inbound'
+            Profile             = @('Domain')
+            Protocol            = 'TCP'
+            LocalPort           = @('7680')
+            RemoteAddress       = @('2001::/32')
+            Program             = '%SystemRoot%\system32\svchost.exe'
+            Service             = 'DoSvc'
+            EdgeTraversalPolicy = 'Allow'
+            Description         = 'Delivery Optimization peers behind NAT, reaching TCP 7680 over Teredo (edge traversal).'
         }
 
         Firewall 'CMFW-Laptops-DeliveryOptimization-Teredo-UDP-In'
@@ -130,8 +189,10 @@ Configuration Laptops
             Direction   = 'Inbound'
             Profile     = @('Domain')
             Protocol    = 'UDP'
-            LocalPort   = @('3544')
-            Description = 'Teredo traffic from Delivery Optimization peers behind NAT; Teredo addresses cannot be scoped.'
+            LocalPort   = @('Teredo')
+            Program     = '%SystemRoot%\system32\svchost.exe'
+            Service     = 'iphlpsvc'
+            Description = 'Teredo packets to the port the Teredo client (iphlpsvc) was mapped to; Teredo relays and peers cannot be scoped.'
         }
 
         Firewall 'CMFW-Laptops-DeliveryOptimization-Teredo-UDP-Out'
@@ -146,7 +207,9 @@ Configuration Laptops
             Profile     = @('Domain')
             Protocol    = 'UDP'
             RemotePort  = @('3544')
-            Description = 'Teredo traffic to Delivery Optimization peers behind NAT.'
+            Program     = '%SystemRoot%\system32\svchost.exe'
+            Service     = 'iphlpsvc'
+            Description = 'The Teredo client (iphlpsvc) reaching Teredo servers on UDP 3544.'
         }
 
         Firewall 'CMFW-Laptops-RemoteControl-TCP-In'

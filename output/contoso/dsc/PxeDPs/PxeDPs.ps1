@@ -52,8 +52,23 @@ Configuration PxeDPs
             Direction   = 'Inbound'
             Profile     = @('Domain')
             Protocol    = 'UDP'
-            LocalPort   = @('67', '68', '69', '4011')
-            Description = 'DHCP (67, 68), TFTP (69) and PXE (4011) requests from booting clients.'
+            LocalPort   = @('67', '69', '4011')
+            Description = 'DHCP (67), TFTP (69) and PXE (4011) requests from booting clients.'
+        }
+
+        Firewall 'CMFW-PxeDPs-PxeDistributionPoint-PXE-UDP-Out'
+        {
+            Name        = 'CMFW-PxeDPs-PxeDistributionPoint-PXE-UDP-Out'
+            DisplayName = 'ConfigMgr PXE - DHCP and PXE answers (UDP-Out)'
+            Group       = 'ConfigMgr PXE-enabled distribution point'
+            Ensure      = 'Present'
+            Enabled     = 'True'
+            Action      = 'Allow'
+            Direction   = 'Outbound'
+            Profile     = @('Domain')
+            Protocol    = 'UDP'
+            LocalPort   = @('67', '4011')
+            Description = 'DHCP offers (from port 67) and PXE answers (from port 4011) to booting clients.'
         }
 
         Firewall 'CMFW-PxeDPs-PxeDistributionPoint-TFTP-Data-UDP-In'
@@ -68,7 +83,22 @@ Configuration PxeDPs
             Profile     = @('Domain')
             Protocol    = 'UDP'
             LocalPort   = @('49152-65535')
-            Description = 'TFTP data transfer on dynamic ports.'
+            Description = 'TFTP acknowledgements to the transfer''s dynamic port.'
+        }
+
+        Firewall 'CMFW-PxeDPs-PxeDistributionPoint-TFTP-Data-UDP-Out'
+        {
+            Name        = 'CMFW-PxeDPs-PxeDistributionPoint-TFTP-Data-UDP-Out'
+            DisplayName = 'ConfigMgr PXE - TFTP data (UDP-Out)'
+            Group       = 'ConfigMgr PXE-enabled distribution point'
+            Ensure      = 'Present'
+            Enabled     = 'True'
+            Action      = 'Allow'
+            Direction   = 'Outbound'
+            Profile     = @('Domain')
+            Protocol    = 'UDP'
+            LocalPort   = @('49152-65535')
+            Description = 'TFTP data from the transfer''s dynamic port to the booting client.'
         }
     }
 }

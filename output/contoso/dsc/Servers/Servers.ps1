@@ -29,16 +29,6 @@ Configuration Servers
             Ensure     = 'Present'
         }
 
-        RegistryPolicyFile 'CMFW-Servers-ClientPush-FPS-ICMP6-ERQ-In'
-        {
-            Key        = 'SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules'
-            ValueName  = 'CMFW-Servers-ClientPush-FPS-ICMP6-ERQ-In'
-            TargetType = 'ComputerConfiguration'
-            ValueData  = @('v2.10|Action=Allow|Active=TRUE|Dir=In|Protocol=58|Profile=Domain|Profile=Private|ICMP6=128:*|RA4=10.0.0.10|RA4=10.0.0.11|App=System|Name=ConfigMgr Client push installation: File and Printer Sharing (Echo Request - ICMPv6-In)|Desc=The rule Windows predefines as ''File and Printer Sharing (Echo Request - ICMPv6-In)'' (group File and Printer Sharing), needed for client push installation.|EmbedCtxt=ConfigMgr Client push installation|')
-            ValueType  = 'String'
-            Ensure     = 'Present'
-        }
-
         RegistryPolicyFile 'CMFW-Servers-ClientPush-FPS-LLMNR-In'
         {
             Key        = 'SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules'
@@ -302,7 +292,7 @@ Configuration Servers
         RefreshRegistryPolicy 'ActivateClientSideExtension'
         {
             IsSingleInstance = 'Yes'
-            DependsOn        = @('[RegistryPolicyFile]PolicyVersion', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-ICMP6-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SMB-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SpoolSvc-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-Dynamic-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-EPMap-UDP-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-ASYNC-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-WINMGMT-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-DCOM-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-MSRA-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-PNRP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-RAServer-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-TCP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-UDP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP6-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-SMB-In')
+            DependsOn        = @('[RegistryPolicyFile]PolicyVersion', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SMB-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SpoolSvc-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-Dynamic-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-EPMap-UDP-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-ASYNC-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-WINMGMT-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-DCOM-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-MSRA-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-PNRP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-RAServer-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-TCP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-UDP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP6-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-SMB-In')
         }
     }
 }

@@ -39,7 +39,9 @@ Configuration Workstations
             Protocol      = 'UDP'
             LocalPort     = @('3702')
             RemoteAddress = @('LocalSubnet')
-            Description   = 'WS-Discovery messages from peers on the subnet.'
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'PeerDistSvc'
+            Description   = 'WS-Discovery messages from peers on the subnet, for the BranchCache service.'
         }
 
         Firewall 'CMFW-Workstations-Branchcache-Discovery-UDP-Out'
@@ -55,7 +57,9 @@ Configuration Workstations
             Protocol      = 'UDP'
             RemotePort    = @('3702')
             RemoteAddress = @('239.255.255.250', 'ff02::c', 'LocalSubnet')
-            Description   = 'WS-Discovery multicast to peers on the subnet.'
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'PeerDistSvc'
+            Description   = 'WS-Discovery multicast from the BranchCache service to peers on the subnet.'
         }
 
         Firewall 'CMFW-Workstations-Branchcache-Retrieval-TCP-In'
@@ -71,7 +75,8 @@ Configuration Workstations
             Protocol      = 'TCP'
             LocalPort     = @('80')
             RemoteAddress = @('LocalSubnet')
-            Description   = 'BranchCache content requests from peers on the subnet.'
+            Program       = 'System'
+            Description   = 'BranchCache content requests from peers on the subnet, answered by http.sys.'
         }
 
         Firewall 'CMFW-Workstations-Branchcache-Retrieval-TCP-Out'
@@ -87,6 +92,7 @@ Configuration Workstations
             Protocol      = 'TCP'
             RemotePort    = @('80')
             RemoteAddress = @('LocalSubnet')
+            Program       = 'System'
             Description   = 'BranchCache content requests to peers on the subnet.'
         }
 
@@ -118,8 +124,8 @@ Configuration Workstations
             Profile       = @('Domain')
             Protocol      = 'TCP'
             RemotePort    = @('445')
-            RemoteAddress = @('10.0.2.0/24')
-            Description   = 'SMB from the client to the share CCMSetup.exe runs from, or to the /source:<Path> server.'
+            RemoteAddress = @('10.0.0.20-10.0.0.21', '10.0.2.0/24')
+            Description   = 'SMB from the client to the share CCMSetup.exe runs from (the management points'' Client share, or another), or to the /source:<Path> server.'
         }
 
         Firewall 'CMFW-Workstations-ClientInstallSoftwareDistribution-DP-SMB-Out'
@@ -202,22 +208,6 @@ Configuration Workstations
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             Program       = 'System'
             Description   = 'The rule Windows predefines as ''File and Printer Sharing (SMB-In)'' (group File and Printer Sharing), needed for client push installation.'
-        }
-
-        Firewall 'CMFW-Workstations-ClientPush-WMI-ASYNC-In'
-        {
-            Name          = 'CMFW-Workstations-ClientPush-WMI-ASYNC-In'
-            DisplayName   = 'ConfigMgr Client push installation: Windows Management Instrumentation (ASync-In)'
-            Group         = 'ConfigMgr Client push installation'
-            Ensure        = 'Present'
-            Enabled       = 'True'
-            Action        = 'Allow'
-            Direction     = 'Inbound'
-            Profile       = @('Domain')
-            Protocol      = 'TCP'
-            RemoteAddress = @('10.0.0.10', '10.0.0.11')
-            Program       = '%systemroot%\system32\wbem\unsecapp.exe'
-            Description   = 'The rule Windows predefines as ''Windows Management Instrumentation (ASync-In)'' (group Windows Management Instrumentation (WMI)), needed for client push installation.'
         }
 
         Firewall 'CMFW-Workstations-ClientPush-WMI-RPCSS-In'
@@ -349,6 +339,8 @@ Configuration Workstations
             Protocol      = 'TCP'
             LocalPort     = @('7680')
             RemoteAddress = @('LocalSubnet')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
             Description   = 'Delivery Optimization peers requesting content from this computer.'
         }
 
@@ -365,23 +357,45 @@ Configuration Workstations
             Protocol      = 'TCP'
             RemotePort    = @('7680')
             RemoteAddress = @('LocalSubnet')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
             Description   = 'Content requests to Delivery Optimization peers.'
         }
 
-        Firewall 'CMFW-Workstations-ExpressUpdates-Delta-TCP-Out'
+        Firewall 'CMFW-Workstations-DeliveryOptimization-Peer-UDP-In'
         {
-            Name          = 'CMFW-Workstations-ExpressUpdates-Delta-TCP-Out'
-            DisplayName   = 'ConfigMgr express updates delta content (TCP-Out)'
-            Group         = 'ConfigMgr Express installation files (delta content)'
+            Name          = 'CMFW-Workstations-DeliveryOptimization-Peer-UDP-In'
+            DisplayName   = 'ConfigMgr Delivery Optimization peering (UDP-In)'
+            Group         = 'ConfigMgr Delivery Optimization peering'
+            Ensure        = 'Present'
+            Enabled       = 'True'
+            Action        = 'Allow'
+            Direction     = 'Inbound'
+            Profile       = @('Domain')
+            Protocol      = 'UDP'
+            LocalPort     = @('7680')
+            RemoteAddress = @('LocalSubnet')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
+            Description   = 'Delivery Optimization peers reaching this computer over UDP.'
+        }
+
+        Firewall 'CMFW-Workstations-DeliveryOptimization-Peer-UDP-Out'
+        {
+            Name          = 'CMFW-Workstations-DeliveryOptimization-Peer-UDP-Out'
+            DisplayName   = 'ConfigMgr Delivery Optimization peering (UDP-Out)'
+            Group         = 'ConfigMgr Delivery Optimization peering'
             Ensure        = 'Present'
             Enabled       = 'True'
             Action        = 'Allow'
             Direction     = 'Outbound'
             Profile       = @('Domain')
-            Protocol      = 'TCP'
-            RemotePort    = @('8006')
-            RemoteAddress = @('10.0.1.0/24')
-            Description   = 'The client''s delta content port, as the ports page lists it.'
+            Protocol      = 'UDP'
+            RemotePort    = @('7680')
+            RemoteAddress = @('LocalSubnet')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'DoSvc'
+            Description   = 'Delivery Optimization traffic to peers over UDP.'
         }
 
         Firewall 'CMFW-Workstations-FallbackStatusPoint-HTTP-Out'
@@ -626,22 +640,6 @@ Configuration Workstations
             Description   = 'The rule Windows predefines as ''Remote Assistance (RA Server TCP-In)'' (group Remote Assistance), needed for remote assistance.'
         }
 
-        Firewall 'CMFW-Workstations-RemoteAssistance-RA-RAServer-Out'
-        {
-            Name          = 'CMFW-Workstations-RemoteAssistance-RA-RAServer-Out'
-            DisplayName   = 'ConfigMgr Remote Assistance: Remote Assistance (RA Server TCP-Out)'
-            Group         = 'ConfigMgr Remote Assistance'
-            Ensure        = 'Present'
-            Enabled       = 'True'
-            Action        = 'Allow'
-            Direction     = 'Outbound'
-            Profile       = @('Domain')
-            Protocol      = 'TCP'
-            RemoteAddress = @('10.20.0.0/24', '2001:db8:20::/64')
-            Program       = '%SystemRoot%\system32\raserver.exe'
-            Description   = 'The rule Windows predefines as ''Remote Assistance (RA Server TCP-Out)'' (group Remote Assistance), needed for remote assistance.'
-        }
-
         Firewall 'CMFW-Workstations-RemoteControl-TCP-In'
         {
             Name          = 'CMFW-Workstations-RemoteControl-TCP-In'
@@ -708,6 +706,24 @@ Configuration Workstations
             Program       = '%SystemRoot%\system32\svchost.exe'
             Service       = 'termservice'
             Description   = 'The rule Windows predefines as ''Remote Desktop - User Mode (UDP-In)'' (group Remote Desktop), needed for remote desktop.'
+        }
+
+        Firewall 'CMFW-Workstations-RemoteDiagnostics-EventLog-RPC-In'
+        {
+            Name          = 'CMFW-Workstations-RemoteDiagnostics-EventLog-RPC-In'
+            DisplayName   = 'ConfigMgr remote diagnostics - Event Log service (RPC-In)'
+            Group         = 'ConfigMgr Event Viewer, Performance Monitor and Windows Diagnostics'
+            Ensure        = 'Present'
+            Enabled       = 'True'
+            Action        = 'Allow'
+            Direction     = 'Inbound'
+            Profile       = @('Domain')
+            Protocol      = 'TCP'
+            LocalPort     = @('RPC')
+            RemoteAddress = @('10.20.0.0/24', '2001:db8:20::/64')
+            Program       = '%SystemRoot%\system32\svchost.exe'
+            Service       = 'Eventlog'
+            Description   = 'Event Viewer on the console computers reading this computer''s logs through the Event Log service''s RPC endpoint.'
         }
 
         Firewall 'CMFW-Workstations-RemoteDiagnostics-FPS-RPCSS-In'
