@@ -342,6 +342,92 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("source", metavar="SOURCE")
+@click.option("--policy", "policies", multiple=True, metavar="ID", help="Policy id or name (repeat for GPOs that apply together).")
+@click.option("--in", "inbound", metavar="PROTO/PORT", help="An inbound connection: tcp/2701, udp/Teredo, tcp/RPC, icmpv4/8.")
+@click.option("--out", "outbound", metavar="PROTO/PORT", help="An outbound connection: tcp/443, udp/7680.")
+@click.option("--from", "from_", metavar="ADDRESS", help="Who connects (with --in).")
+@click.option("--to", metavar="ADDRESS", help="Where the connection goes (with --out).")
+@click.option("--local-port", metavar="PORT", help="This machine's port of an outbound connection (its source port).")
+@click.option("--remote-port", metavar="PORT", help="The other side's port of an inbound connection.")
+@click.option("--program", metavar="PATH", help="The program that handles it here (System for the kernel).")
+@click.option("--service", metavar="NAME", help="The service that handles it here.")
+@click.option("--profile", default="Domain", show_default=True, metavar="PROFILE", help="Domain, Private or Public.")
+@click.option("--local-subnet", "local_subnets", multiple=True, metavar="CIDR", help="This machine's subnet, for LocalSubnet rules (repeatable).")
+@click.option("--edge", is_flag=True, help="It arrives through an edge-traversal interface (Teredo).")
+@click.option("--windows-defaults", is_flag=True, help="Include the rules Windows enables in the local store on a clean install.")
+@click.option("--scenarios", is_flag=True, help="Decide every scenario of every (chosen) policy instead.")
+@FORMAT
+@reports_errors
+def query(
+    source: str, policies: tuple[str, ...], inbound: str | None, outbound: str | None, from_: str | None, to: str | None,
+    local_port: str | None, remote_port: str | None, program: str | None, service: str | None, profile: str,
+    local_subnets: tuple[str, ...], edge: bool, windows_defaults: bool, scenarios: bool, fmt: str,
+) -> None:
+    """Would a connection get through the policy in SOURCE, and by which rule?
+
+    SOURCE is a matrix, a cmfw build, a GPO backup root or folder, a registry.pol, an
+    LGPO text file or a MOF. Exit 0 when allowed, 1 when not, 2 for bad input or when
+    the answer depends on something not given (say, --local-subnet). With --scenarios,
+    every scenario of the policies' features is decided (exit 1 if one is not as
+    expected); that needs the matrix, given or recorded by the build.
+    """
+    from . import query as q
+
+    loaded = q.load_source(source)
+    if scenarios:
+        checks = q.scenario_checks(loaded, policies)
+        if fmt == "json":
+            _print_json(q.scenarios_document(checks))
+        else:
+            click.echo(q.format_scenarios(checks))
+        if not all(c.ok for items in checks.values() for c in items):
+            sys.exit(1)
+        return
+    if bool(inbound) == bool(outbound):
+        raise click.UsageError("give one connection: --in PROTO/PORT or --out PROTO/PORT (or --scenarios)")
+    direction, spec, peer, peer_option = ("In", inbound, from_, "--from") if inbound else ("Out", outbound, to, "--to")
+    if (from_ if direction == "Out" else to) is not None:
+        raise click.UsageError("--from goes with --in, --to with --out")
+    if peer is None:
+        raise click.UsageError(f"{peer_option} ADDRESS is required: who is on the other side")
+    protocol, port, icmp = q.parse_service_spec(str(spec), "--in" if inbound else "--out")
+    # --in names this machine's port, --out the other side's; the other end's port is optional.
+    if (local_port if direction == "In" else remote_port) is not None:
+        raise click.UsageError("the port in --in is the local port and the one in --out the remote port; use --remote-port with --in, --local-port with --out")
+    other_text, other_option = (remote_port, "--remote-port") if direction == "In" else (local_port, "--local-port")
+    other = q.parse_port(other_text, other_option) if other_text is not None else None
+    from .firewall import Connection
+
+    connection = Connection(
+        direction=direction,
+        protocol=protocol,
+        remote_address=q.parse_address(peer, peer_option),
+        local_port=port if direction == "In" else other,
+        remote_port=other if direction == "In" else port,
+        icmp=icmp,
+        program=program,
+        service=service,
+        profile=q.parse_profile(profile),
+        edge=edge,
+    )
+    subnets = [q.parse_subnet(s, "--local-subnet") for s in local_subnets]
+    answer = q.query(
+        loaded, connection, policies, local_subnets=subnets or None,
+        local_rules=q.windows_local_rules() if windows_defaults else (),
+    )
+    if fmt == "json":
+        _print_json(q.answer_document(answer))
+    else:
+        click.echo(q.format_answer(answer))
+    verdict = answer.decision.verdict
+    if verdict == "undecided":
+        click.echo("cmfw: error: the answer depends on what was not given (see 'unknown' above)", err=True)
+        sys.exit(2)
+    sys.exit(0 if verdict == "allowed" else 1)
+
+
 def _print_json(data: Any) -> None:
     from .syntax.jsonlayout import dumps
 

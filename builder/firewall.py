@@ -79,9 +79,11 @@ class Connection:
         parts = [self.direction, protocol_name(self.protocol)]
         if self.icmp is not None:
             parts.append(f"type {self.icmp[0]} code {self.icmp[1]}")
-        port = self.local_port if self.direction == "In" else self.remote_port
+        port, other = (self.local_port, self.remote_port) if self.direction == "In" else (self.remote_port, self.local_port)
         if port is not None:
             parts.append(str(port))
+        if other is not None:
+            parts.append(f"({'remote' if self.direction == 'In' else 'local'} port {other})")
         parts.append(("from " if self.direction == "In" else "to ") + self.remote_address)
         if self.program:
             parts.append(f"program {self.program}")
@@ -119,6 +121,10 @@ class Match:
     matches: bool | None
     why: str = ""
     local: bool = False
+    #: The condition that failed when exactly one did (``remote address``, ``local port``...).
+    condition: str = ""
+    #: Some other condition could not be decided (a program that was not given, say).
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,8 +211,14 @@ def _unknown(matches: list[Match]) -> tuple[str, ...]:
 
 
 def _near(matches: list[Match]) -> tuple[Match, ...]:
-    """Rules that fail on a single condition: the ones worth naming in an explanation."""
-    return tuple(m for m in matches if m.matches is False and m.why and not m.why.startswith("("))
+    """Rules that fail on a single condition, the ones worth naming in an explanation:
+    first those for the same traffic (only the peer, program or profile differs)."""
+    near = [m for m in matches if m.matches is False and m.condition]
+    return tuple(sorted(near, key=lambda m: (m.condition in _OTHER_TRAFFIC, m.uncertain, m.rule.id)))
+
+
+#: A rule failing on these is about other traffic, not a near miss of this connection.
+_OTHER_TRAFFIC = ("local port", "remote port", "ICMP")
 
 
 # -- one rule ------------------------------------------------------------------------------------
@@ -224,21 +236,24 @@ def _match(rule: Rule, c: Connection, env: Environment, *, local: bool = False) 
     if rule.protocol is not None and rule.protocol != c.protocol:
         return Match(rule, False, f"(protocol {rule.protocol_name})", local)
     checks = (
-        _profile(rule, c),
-        _ports(rule.local_ports, c.local_port, "local port", rule),
-        _ports(rule.remote_ports, c.remote_port, "remote port", rule),
-        _addresses(rule.remote_addresses, c.remote_address, "remote address", env),
-        _addresses(rule.local_addresses, c.local_address, "local address", env),
-        _icmp(rule, c),
-        _program(rule, c),
-        _service(rule, c),
-        _edge(rule, c),
-        _extra(rule),
+        ("profile", _profile(rule, c)),
+        ("local port", _ports(rule.local_ports, c.local_port, "local port", rule)),
+        ("remote port", _ports(rule.remote_ports, c.remote_port, "remote port", rule)),
+        ("remote address", _addresses(rule.remote_addresses, c.remote_address, "remote address", env)),
+        ("local address", _addresses(rule.local_addresses, c.local_address, "local address", env)),
+        ("ICMP", _icmp(rule, c)),
+        ("program", _program(rule, c)),
+        ("service", _service(rule, c)),
+        ("edge traversal", _edge(rule, c)),
+        ("conditions", _extra(rule)),
     )
-    failed = [why for ok, why in checks if ok is False]
+    failed = [(name, why) for name, (ok, why) in checks if ok is False]
+    if len(failed) == 1:
+        uncertain = any(ok is None for _, (ok, _) in checks)
+        return Match(rule, False, failed[0][1], local, failed[0][0], uncertain)
     if failed:
-        return Match(rule, False, failed[0] if len(failed) == 1 else "(" + "; ".join(failed) + ")", local)
-    unknown = [why for ok, why in checks if ok is None]
+        return Match(rule, False, "(" + "; ".join(why for _, why in failed) + ")", local)
+    unknown = [why for _, (ok, why) in checks if ok is None]
     if unknown:
         return Match(rule, None, "; ".join(unknown), local)
     return Match(rule, True, "", local)
@@ -381,7 +396,7 @@ def _service(rule: Rule, c: Connection) -> Check:
     if rule.service == "*":
         if c.service:
             return True, ""
-        return None if c.program is None else False, "it applies to services only"
+        return (None if c.program is None else False), "it applies to services only"
     if c.service is None:
         return None, f"it applies to the service {rule.service} only, and no service was given"
     if rule.service.casefold() == c.service.casefold():
@@ -405,6 +420,3 @@ def _extra(rule: Rule) -> Check:
         return True, ""
     return None, f"it has conditions cmfw does not model ({', '.join(k for k, _ in rule.extra)})"
 
-
-def all_profiles() -> tuple[str, ...]:
-    return PROFILES

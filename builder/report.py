@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from . import __version__
 from .syntax import markdown as md
@@ -24,6 +24,7 @@ from .errors import ArtifactError, Problem
 from .formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from .lint import Finding, LintReport
 from .model import Policy, PolicySet, Rule, profile_rank
+from .scenarios import Check, by_policy, summary
 from .profilesettings import describe
 from .syntax.plaintext import plural
 
@@ -42,8 +43,14 @@ class Identity:
     backup_ids: dict[str, str]
 
 
-def emit(policyset: PolicySet, findings: LintReport, catalog: Catalog, identity: Identity) -> dict[str, bytes]:
-    view = _view(policyset, findings, catalog, identity)
+def emit(
+    policyset: PolicySet,
+    findings: LintReport,
+    catalog: Catalog,
+    identity: Identity,
+    scenarios: Mapping[str, list[Check]] | None = None,
+) -> dict[str, bytes]:
+    view = _view(policyset, findings, catalog, identity, scenarios or {})
     return {HTML: _html(view).encode("utf-8"), MARKDOWN: _markdown(view).encode("utf-8")}
 
 
@@ -52,13 +59,16 @@ def _emit(ctx: Context) -> Emitted:
         raise ArtifactError("the report needs the matrix, the catalog and the lint report")
     backups = ctx.fact("backups", Backups)
     identity = Identity(ctx.matrix_path, ctx.matrix.sha256, ctx.policyset.catalog_version, ctx.moment, dict(backups.ids))
-    return Emitted(emit(ctx.policyset, ctx.lint, ctx.catalog, identity))
+    checks = by_policy(ctx.matrix, ctx.catalog, {p.key: p for p in ctx.policyset.policies})
+    return Emitted(emit(ctx.policyset, ctx.lint, ctx.catalog, identity, checks))
 
 
 # -- the view: plain data, no formatting decisions about HTML or Markdown -----------------------
 
 
-def _view(policyset: PolicySet, findings: LintReport, catalog: Catalog, identity: Identity) -> dict[str, Any]:
+def _view(
+    policyset: PolicySet, findings: LintReport, catalog: Catalog, identity: Identity, scenarios: Mapping[str, list[Check]]
+) -> dict[str, Any]:
     used = {c.id for p in policyset.policies for c in p.features}
     features = [f for fid, f in catalog.features.items() if fid in used]
     by_policy: dict[str, list[Finding]] = {}
@@ -70,7 +80,9 @@ def _view(policyset: PolicySet, findings: LintReport, catalog: Catalog, identity
         "identity": identity,
         "moment": identity.moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "rules": sum(len(p.rules) for p in policyset.policies),
-        "policies": [_policy(p, catalog, identity, by_policy.get(p.name, [])) for p in policyset.policies],
+        "policies": [
+            _policy(p, catalog, identity, by_policy.get(p.name, []), scenarios.get(p.key, [])) for p in policyset.policies
+        ],
         "features": [
             {
                 "id": f.id,
@@ -97,8 +109,13 @@ def _cell(policy: Policy, feature: str) -> dict[str, str]:
     return {"mark": "✓", "note": note}
 
 
-def _policy(policy: Policy, catalog: Catalog, identity: Identity, findings: list[Finding]) -> dict[str, Any]:
+def _policy(
+    policy: Policy, catalog: Catalog, identity: Identity, findings: list[Finding], checks: list[Check]
+) -> dict[str, Any]:
+    scenarios = [_scenario(c, catalog) for c in checks]
     return {
+        "scenarios": scenarios,
+        "scenarios_ok": sum(c.ok for c in checks),
         "name": policy.name,
         "key": policy.key,
         "description": policy.description,
@@ -152,6 +169,23 @@ def _rule(rule: Rule, catalog: Catalog) -> dict[str, str]:
         "feature_id": rule.feature,
         "source": f"{source.title} — {section}" if source else rule.source,
         "enabled": "yes" if rule.enabled else "no",
+    }
+
+
+def _scenario(check: Check, catalog: Catalog) -> dict[str, str]:
+    source = catalog.sources.get(check.scenario.source.doc)
+    if not check.expect_allowed:
+        outcome = f"not allowed, by design: {check.limit}"
+    else:
+        outcome = summary(check)
+    feature = catalog.features[check.feature]
+    return {
+        "feature": feature.title + (f" ({check.variant})" if check.variant != "default" else ""),
+        "name": check.scenario.name,
+        "connection": check.connection.describe(),
+        "outcome": outcome if check.ok else f"NOT AS EXPECTED: {summary(check)}",
+        "status": "unexpected" if not check.ok else ("limit" if not check.expect_allowed else "ok"),
+        "source": f"{source.title} — {check.scenario.source.section}" if source else str(check.scenario.source),
     }
 
 
@@ -209,10 +243,11 @@ def _markdown(view: dict[str, Any]) -> str:
             str(p["inbound"]),
             str(p["outbound"]),
             md.text(f"{p['open']} open, {p['acknowledged']} acknowledged"),
+            md.text(f"{p['scenarios_ok']} of {len(p['scenarios'])} as expected"),
         ]
         for p in view["policies"]
     ]
-    lines += md.table(["Policy", "GPO", "Rules", "In", "Out", "Lint"], rows)
+    lines += md.table(["Policy", "GPO", "Rules", "In", "Out", "Lint", "Scenarios"], rows)
     lines.append("")
     opened = [f for f in view["findings"] if f["status"] == "open"]
     if opened:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .types import Catalog, Feature, RuleTemplate
+from .types import Catalog, Feature, RuleTemplate, Scenario
 from ..errors import InputError, Problem
 from ..jsonschemas import suggest
 from ..model import protocol_name
@@ -74,6 +74,8 @@ def feature_to_dict(catalog: Catalog, feature: Feature) -> dict[str, Any]:
         "source": {"doc": feature.source.doc, "section": feature.source.section},
         "requires": list(feature.requires),
         "notes": [{"source": str(n.source), "text": n.text} for n in feature.notes],
+        "deprecated": feature.deprecated or None,
+        "scenarios": [scenario_to_dict(s) for s in feature.scenarios],
         "default_variant": feature.default_variant,
         "variants": [
             {
@@ -85,6 +87,39 @@ def feature_to_dict(catalog: Catalog, feature: Feature) -> dict[str, Any]:
             for v in feature.variants.values()
         ],
     }
+
+
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    return {
+        "name": scenario.name,
+        "source": {"doc": scenario.source.doc, "section": scenario.source.section},
+        "direction": scenario.direction,
+        "protocol": protocol_name(scenario.protocol),
+        "local_port": scenario.local_port,
+        "remote_port": scenario.remote_port,
+        "icmp": f"{scenario.icmp[0]}:{scenario.icmp[1]}" if scenario.icmp else None,
+        "peer": scenario.peer.describe(),
+        "program": scenario.program,
+        "service": scenario.service,
+        "edge": scenario.edge,
+        "profiles": list(scenario.profiles) if scenario.profiles else None,
+        "variants": list(scenario.variants) if scenario.variants else None,
+        "limits": dict(scenario.limits),
+    }
+
+
+def scenario_text(scenario: Scenario) -> str:
+    """``In TCP 2701 from the consoles set``: a scenario's connection in words."""
+    parts = [scenario.direction, protocol_name(scenario.protocol)]
+    if scenario.icmp:
+        parts.append(f"type {scenario.icmp[0]}")
+    if scenario.port:
+        parts.append(scenario.port)
+    parts.append(("from " if scenario.direction == "In" else "to ") + scenario.peer.describe())
+    who = scenario.service or scenario.program
+    if who:
+        parts.append(f"({who})")
+    return " ".join(parts)
 
 
 def catalog_document(catalog: Catalog, only: list[str] | None = None) -> dict[str, Any]:
@@ -149,6 +184,8 @@ def format_feature(catalog: Catalog, feature: Feature) -> str:
     lines.append(f"source:     {feature.source}")
     if feature.requires:
         lines.append(f"requires:   {', '.join(feature.requires)}")
+    if feature.deprecated:
+        lines.append(f"deprecated: {feature.deprecated}")
     for note in feature.notes:
         lines.append(f"note ({note.source}): {note.text}")
     for variant in feature.variants.values():
@@ -163,4 +200,10 @@ def format_feature(catalog: Catalog, feature: Feature) -> str:
             who = t.program if t.program and not t.service else (t.service or "")
             rows.append([t.selector, t.direction, _ports_text(catalog, t), str(scope), str(who or "")])
         lines.append(table(["RULE", "DIR", "PORTS", "REMOTE", "PROGRAM/SERVICE"], rows, indent=2))
+    lines += ["", "scenarios (the traffic it needs; `cmfw query --scenarios` decides them for a policy):"]
+    for scenario in feature.scenarios:
+        only = f" [{', '.join(scenario.variants)} only]" if scenario.variants else ""
+        lines.append(f"  - {scenario.name}: {scenario_text(scenario)}{only} ({scenario.source})")
+        for limited, why in scenario.limits.items():
+            lines.append(f"      not in {limited}: {why}")
     return "\n".join(lines)
