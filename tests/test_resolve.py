@@ -171,3 +171,54 @@ def test_gpo_guids() -> None:
     assert guid == "{89523B39-2C78-520A-8107-2985F17A0C76}"  # frozen: changing it orphans every GPO
     assert gpo_guid("CORP.contoso.com", "configmgr clients - WORKSTATIONS") == guid
     assert gpo_guid("corp.fabrikam.com", "ConfigMgr Clients - Workstations") != guid
+
+
+def test_software_update_points_with_servers_get_rules_of_their_own() -> None:
+    head = HEAD + "  software_update_points: [10.0.0.30]\n  dmz_sup: [192.0.2.30]\n"
+    ports = "  software_update_points:\n    - {http: 8530}\n    - {http: 80, servers: dmz_sup}\n"
+    found = rules(policy("[software-updates]", ports=ports), head)
+    assert sorted(found) == [
+        "CMFW-Workstations-SoftwareUpdates-HTTP-Out", "CMFW-Workstations-SoftwareUpdates-HTTP-SUP2-Out",
+        "CMFW-Workstations-SoftwareUpdates-HTTPS-Out", "CMFW-Workstations-SoftwareUpdates-HTTPS-SUP2-Out",
+    ]
+    shared, own = found["CMFW-Workstations-SoftwareUpdates-HTTP-Out"], found["CMFW-Workstations-SoftwareUpdates-HTTP-SUP2-Out"]
+    assert (shared.remote_ports, shared.remote_addresses) == (("8530",), ("10.0.0.30",))
+    assert (own.remote_ports, own.remote_addresses) == (("80",), ("192.0.2.30",))
+    assert found["CMFW-Workstations-SoftwareUpdates-HTTPS-SUP2-Out"].remote_ports == ("443",)
+    # Without `servers`, one rule pair carries every port to the role's set, as before.
+    plain = rules(policy("[software-updates]", ports="  software_update_points: [{http: 8530}, {http: 80}]\n"), head)
+    assert plain["CMFW-Workstations-SoftwareUpdates-HTTP-Out"].remote_ports == ("80", "8530")
+
+
+def test_software_update_point_servers_must_be_address_sets() -> None:
+    with pytest.raises(InputError) as info:
+        rules(policy("[software-updates]", ports="  software_update_points: [{http: 80, servers: any}]\n"))
+    assert "a software update point has addresses" in str(info.value)
+    with pytest.raises(InputError, match="address set 'nowhere' is not defined"):
+        rules(policy("[software-updates]", ports="  software_update_points: [{http: 80, servers: nowhere}]\n"))
+
+
+def test_sms_providers_fall_back_to_the_site_servers() -> None:
+    [statview] = rules(policy("[console-queries]")).values()
+    assert statview.remote_addresses == ("10.0.0.10", "10.0.0.11")
+    [own] = rules(policy("[console-queries]"), HEAD + "  sms_providers: [10.0.0.12]\n").values()
+    assert own.remote_addresses == ("10.0.0.12",)
+
+
+def test_manual_installation_reaches_file_servers_and_management_points() -> None:
+    [smb] = [r for r in rules(policy("[client-install-manual]"), HEAD + "  file_servers: [10.0.2.0/24]\n").values() if "Source" in r.id]
+    assert smb.remote_addresses == ("10.0.0.20", "10.0.2.0/24")
+    [only_mp] = [r for r in rules(policy("[client-install-manual]")).values() if "Source" in r.id]
+    assert only_mp.remote_addresses == ("10.0.0.20",)  # file_servers undefined: the defined role alone
+
+
+def test_an_icmp_rule_whose_scope_has_no_address_of_its_family() -> None:
+    # Catalog rules that could never match are left out...
+    seed = rules(policy("[{client-push: {variant: seed}}]"))
+    assert not [r for r in seed if "ICMP6" in r] and [r for r in seed if "ICMP4" in r]
+    # ...a custom rule like that is refused at its position.
+    custom = "    custom_rules:\n      - {id: Ping6, name: Ping6, direction: In, protocol: ICMPv6, icmp_types: [128], from: consoles}\n"
+    with pytest.raises(InputError) as info:
+        rules(policy("[remote-control]", custom))
+    [line] = info.value.lines()
+    assert "custom_rules[0].from: an ICMPv6 rule can only match IPv6 addresses, and these sets hold none" in line
