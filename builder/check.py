@@ -10,7 +10,7 @@ from pathlib import Path
 from . import formats
 from .errors import Problem
 from .gpo.check import check_backup_folder, check_backup_root
-from .gpo.xsd import require_engine, using_engine
+from .gpo.xsd import require_engine
 from .package.manifest import MANIFEST, UNLISTED
 from .read import kind_of, read_tree
 
@@ -59,9 +59,7 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
         files = read_tree(p)
         base = str(p)
         if kind == "build":
-            # The GPO validator runs inside formats.validate, which takes no engine.
-            with using_engine(xsd):
-                problems = _check_build(files)
+            problems = _check_build(files, xsd)
         else:
             problems = check_backup_root(files, xsd=xsd)
     shown = tuple(
@@ -71,11 +69,11 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
     return CheckReport(str(p), kind, len(files), shown)
 
 
-def _check_build(files: dict[str, bytes]) -> list[Problem]:
+def _check_build(files: dict[str, bytes], xsd: str) -> list[Problem]:
     """The validators every build runs, on the files build.json lists, from disk (thorough)."""
     try:
         listed = json.loads(files[MANIFEST])["files"]
         ours = {path: data for path, data in files.items() if path in listed or path in UNLISTED}
     except (ValueError, KeyError, TypeError) as exc:
         return [Problem(MANIFEST, message=f"not a cmfw build manifest: {exc}")]
-    return formats.validate(formats.Artifacts(ours, thorough=True, present=frozenset(files)))
+    return formats.validate(formats.Artifacts(ours, thorough=True, present=frozenset(files), xsd=xsd))

@@ -234,9 +234,13 @@ _STALE_WORDS = {"differs": "differs from a fresh build", "missing": "missing", "
 
 @cli.command()
 @click.argument("path", metavar="PATH")
+@click.option(
+    "--xsd", type=click.Choice(["lxml", "xmlschema"]), default="lxml", show_default=True,
+    help="XSD engine for the GPO XML files; xmlschema is an independent second opinion (pip install xmlschema).",
+)
 @FORMAT
 @reports_errors
-def check(path: str, fmt: str) -> None:
+def check(path: str, xsd: str, fmt: str) -> None:
     """Validate a build, a GPO backup root or one backup folder at PATH.
 
     Every file is checked against its XSD or parser (registry.pol byte by byte, each
@@ -245,7 +249,7 @@ def check(path: str, fmt: str) -> None:
     """
     from .check import check_path
 
-    report = check_path(path)
+    report = check_path(path, xsd=xsd)
     if fmt == "json":
         _print_json(
             {

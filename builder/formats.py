@@ -116,11 +116,13 @@ class Emitted:
 class Artifacts:
     """What validators look at. ``thorough``: the files come from disk (``cmfw check``), so
     also check what cmfw's own fresh output is by construction (canonical forms, digests).
-    ``present``: every path found on disk, the build's own files and any others."""
+    ``present``: every path found on disk, the build's own files and any others.
+    ``xsd``: the XSD engine for XML (``lxml``, or ``xmlschema`` for a second opinion)."""
 
     files: Mapping[str, bytes]
     thorough: bool = False
     present: frozenset[str] = frozenset()
+    xsd: str = "lxml"
 
 
 @dataclass(frozen=True)
@@ -133,10 +135,12 @@ class Validator:
 
 @dataclass(frozen=True)
 class Unexpressible:
-    """Something in a policy a format cannot carry; ``rule`` is the rule's ID, when it is one."""
+    """Something in a policy a format cannot carry: a rule (``rule``, its ID), or a setting
+    at ``path`` below the policy's entry in the matrix."""
 
     message: str
     rule: str | None = None
+    path: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,7 @@ def unexpressible(policyset: PolicySet, matrix: Matrix | None, found: Sequence[E
                 if matrix is None or spec is None:
                     problems.append(Problem(f"policy {policy.name!r}", message=item.message))
                     continue
-                where = policy.origins.get(item.rule, spec.path) if item.rule else spec.path
+                where = policy.origins.get(item.rule, spec.path) if item.rule else spec.path + item.path
                 problems.append(matrix.problem(tuple(where), item.message))
     return problems
 

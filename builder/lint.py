@@ -149,6 +149,7 @@ class _Linter:
             self._overlaps(spec, policy)
             self._local_rules(spec, policy)
             self._outbound(spec, policy)
+            self._dsc_local_store(spec, policy)
         findings = self._acknowledge(self.found)
         return LintReport(tuple(sorted(findings, key=lambda f: (f.line, f.column, f.code, f.policy, f.rule))))
 
@@ -363,6 +364,24 @@ class _Linter:
                 f"{' and '.join(sorted(allowed))} (default_outbound: allow)",
                 "set `outbound_rules: false` on the policy, or block outbound by default",
             )
+
+
+    def _dsc_local_store(self, spec: PolicySpec, policy: Policy) -> None:
+        from .profilesettings import BY_VALUE, LOCAL_MERGE
+
+        if policy.dsc.resource != "firewall":
+            return
+        for setting in policy.profile_settings:
+            if setting.name in LOCAL_MERGE and setting.value == 0:
+                key = BY_VALUE[setting.name].key
+                self.add(
+                    "CMFW112", spec, spec.path + ("profile_settings", setting.profile, key),
+                    f"{key}: false cannot go into the DSC output in `firewall` mode: there it would make Windows ignore "
+                    f"local-store rules ({LOCAL_MERGE[setting.name]}), the very rules the configuration writes; "
+                    "the DSC output leaves it out",
+                    "use `dsc: {resource: registry-policy}` for this policy (policy rules, applied like the GPO), or "
+                    "acknowledge CMFW112 if only the GPO applies this policy",
+                )
 
 
 # -- helpers ----------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ CHECKS = {
         Check("CMFW109", "overlapping-rules", "warning", "Two rules of a policy let the same traffic through"),
         Check("CMFW110", "local-rules-ignored", "warning", "Local rules ignored on a profile the feature's GPO rules do not cover"),
         Check("CMFW111", "outbound-allowed", "warning", "Outbound rules while the policy allows outbound traffic"),
+        Check("CMFW112", "dsc-local-store-off", "error", "A profile setting DSC firewall mode cannot apply without disabling its own rules"),
     )
 }
 CODES = tuple(CHECKS)

@@ -54,6 +54,14 @@ SETTINGS = (
     Setting("log_successful_connections", "LogSuccessfulConnections", _flag, lambda v: v == 1),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
+
+#: Settings that, at 0, make Windows ignore rules of the local store: in a GPO they keep
+#: local rules out; written *to* the local store (DSC firewall mode) they would switch off
+#: the very rules written there, so that mode leaves them out (lint error CMFW112).
+LOCAL_MERGE = {
+    "AllowLocalPolicyMerge": "AllowLocalFirewallRules = False",
+    "AllowLocalIPsecPolicyMerge": "AllowLocalIPsecRules = False, which drops local connection security rules",
+}
 BY_VALUE = {s.value_name: s for s in SETTINGS}
 _ORDER = {s.value_name: i for i, s in enumerate(SETTINGS)}
 

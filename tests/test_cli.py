@@ -88,7 +88,7 @@ def test_feature_detail_and_unknown_feature(runner: CliRunner) -> None:
 def test_validate_ok(runner: CliRunner) -> None:
     result = run(runner, "validate", EXAMPLE)
     assert result.exit_code == 0
-    assert result.output.splitlines()[0] == f"{EXAMPLE}: valid: 6 policies, 123 rules; lint: 21 acknowledged"
+    assert result.output.splitlines()[0] == f"{EXAMPLE}: valid: 6 policies, 123 rules; lint: 22 acknowledged"
     doc = json.loads(run(runner, "validate", EXAMPLE, "--format", "json").output)
     assert doc["valid"] is True and len(doc["policies"]) == 6
 
@@ -144,7 +144,7 @@ def test_build_writes_and_refuses_foreign_directories(runner: CliRunner, tmp_pat
     out = tmp_path / "out"
     result = run(runner, "build", EXAMPLE, "-o", out)
     assert result.exit_code == 0
-    assert result.output == f"built {out}: 6 policies, 123 rules, 70 files; lint: 21 acknowledged\n"
+    assert result.output == f"built {out}: 6 policies, 123 rules, 70 files; lint: 22 acknowledged\n"
     written = sorted(snapshot(out))
     assert written[:3] == ["Import-CmfwGpo.ps1", "SHA256SUMS", "build.json"] and "gpo/manifest.xml" in written
     assert written[-1] == "rules.json"

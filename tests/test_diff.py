@@ -146,8 +146,9 @@ def test_policy_files_pair_up_and_dev_null_is_empty(tmp_path: Path, runner: CliR
     assert result.exit_code == 1 and len(doc["policies"]) == 1 and doc["policies"][0]["status"] == "changed"
     result = run(runner, "diff", "/dev/null", pols[0])
     assert result.exit_code == 1 and "new GPO" in result.stdout
-    twin = pols[0].with_name("registry.pol.txt")
-    assert run(runner, "diff", pols[0], twin).exit_code == 0
+    backup = pols[0].parts[-5]
+    [twin] = [t for t in (out / "lgpo").glob("*.txt") if backup in t.read_text(encoding="utf-8").splitlines()[0]]
+    assert run(runner, "diff", pols[0], twin).exit_code == 0  # the policy's LGPO-style text says the same
 
 
 def test_gpmc_samples(shared: Path, runner: CliRunner) -> None:

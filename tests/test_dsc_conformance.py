@@ -12,7 +12,9 @@ from builder.dsc.mof import decode_text, parse
 from builder.dsc.mofclasses import declarations
 from builder.syntax.powershell import _parser
 
-from .conftest import EXAMPLE
+from .conftest import EXAMPLE, ROOT
+
+SCRIPT_RESOURCE = ROOT / "schemas" / "dsc" / "psdesiredstateconfiguration.mof"
 from .test_dsc_build import hostile_matrix
 
 UPSTREAM = ("psdesiredstateconfiguration/BaseResource.schema.mof", "networkingdsc/DSC_Firewall.schema.mof",
@@ -45,9 +47,12 @@ def test_pywbem_compiles_every_mof_against_the_unmodified_upstream_schemas(share
                 conn.compile_mof_string((dsc / "authored" / "qualifiers.mof").read_text(encoding="utf-8-sig"))
                 for schema in UPSTREAM:
                     conn.compile_mof_string((dsc / schema).read_text(encoding="utf-8-sig"))
+                # The built-in Script resource: no upstream schema file is published, so cmfw's own
+                # declaration (from its documented properties) stands in, on the upstream base class.
+                conn.compile_mof_string(SCRIPT_RESOURCE.read_text(encoding="utf-8"))
                 conn.compile_mof_string(decode_text(data))
                 ours = parse(decode_text(data))
-                for class_name in ("DSC_Firewall", "DSC_FirewallProfile", "MSFT_RegistryPolicyFile"):
+                for class_name in ("DSC_Firewall", "DSC_FirewallProfile", "MSFT_RegistryPolicyFile", "MSFT_ScriptResource"):
                     expected = sum(i.class_name == class_name for i in ours.instances)
                     assert len(conn.EnumerateInstances(class_name)) == expected, path
             compiled += 1

@@ -39,9 +39,15 @@ def test_keys_yaml_1_1_reads_as_booleans_are_quoted() -> None:
 
 def test_unwritable_text_is_refused() -> None:
     with pytest.raises(ValueError):
-        dumps({"a": "line\nbreak"})
+        dumps({"a": "bell\x07"})
     with pytest.raises(ValueError):
         dumps({"not a key": "x"})
+
+
+def test_scripts_are_double_quoted_and_read_back_exactly() -> None:
+    script = "$keep = @(\n    'CMFW-A-\\x'\n)\r\n\treturn \"$true\"\n"
+    text = dumps({"SetScript": script})
+    assert b'SetScript: "' in text and yaml.safe_load(text) == {"SetScript": script}
 
 
 SCHEMA_MUTATIONS = [

@@ -111,7 +111,7 @@ def test_hostile_names_survive_every_file(tmp_path: Path, write: Callable[..., P
 
 
 def test_profile_settings_reach_registry_pol_and_report(tmp_path: Path, write: Callable[..., Path]) -> None:
-    text = MINIMAL + "    profile_settings:\n      Domain: {enabled: true, default_inbound: block, log_max_size_kb: 16384, log_path: '%systemroot%\\fw.log'}\n      Public: {allow_local_rules: false}\n"
+    text = MINIMAL + "    profile_settings:\n      Domain: {enabled: true, default_inbound: block, log_max_size_kb: 16384, log_path: '%systemroot%\\fw.log'}\n      Public: {allow_local_rules: false}\n    dsc: {resource: registry-policy}\n"
     out = tmp_path / "out"
     build(write(text), out)
     [gpo] = inspect(str(out))
@@ -119,7 +119,7 @@ def test_profile_settings_reach_registry_pol_and_report(tmp_path: Path, write: C
         ("Domain", "EnableFirewall", 1), ("Domain", "DefaultInboundAction", 1), ("Domain", "LogFilePath", "%systemroot%\\fw.log"),
         ("Domain", "LogFileSize", 16384), ("Public", "AllowLocalPolicyMerge", 0),
     ]
-    twin = next(out.rglob("registry.pol.txt")).read_bytes().decode("utf-8")
+    twin = next((out / "lgpo").glob("*.txt")).read_bytes().decode("utf-8")
     assert "SOFTWARE\\Policies\\Microsoft\\WindowsFirewall\\DomainProfile\\Logging\r\nLogFileSize\r\nDWORD:16384" in twin
     report = next(out.rglob("gpreport.xml")).read_bytes().decode("utf-16")
     assert re.search(r"<q1:DomainProfile>\s*<q1:DefaultInboundAction>\s*<q1:Value>true</q1:Value>", report)

@@ -38,9 +38,18 @@ def test_edited_file_and_broken_registry_pol(out: Path) -> None:
 
 
 def test_twin_that_disagrees(out: Path) -> None:
-    twin = first_folder(out) / "DomainSysvol" / "GPO" / "Machine" / "registry.pol.txt"
+    twin = sorted((out / "lgpo").glob("*.txt"))[0]
     twin.write_bytes(twin.read_bytes().replace(b"DWORD:522", b"DWORD:523"))
-    assert any("does not say the same as registry.pol next to it" in m for m in messages(out))
+    assert any(re.search(r"lgpo/\w+\.txt: error: does not say the same as gpo/\{[0-9A-F-]+\}/DomainSysvol/GPO/Machine/registry.pol", m)
+               for m in messages(out))
+
+
+def test_a_file_in_a_backup_folder_that_backup_xml_does_not_list(out: Path) -> None:
+    stray = first_folder(out) / "DomainSysvol" / "GPO" / "Machine" / "registry.pol.txt"
+    stray.write_text("left by an older build")
+    # As a build: not one of the build's files; as a GPO backup: not listed by Backup.xml.
+    assert any("registry.pol.txt: error: is in a backup folder but not in build.json" in m for m in messages(out))
+    assert any("registry.pol.txt: error: is in the backup folder but Backup.xml does not list it" in m for m in messages(out / "gpo"))
 
 
 def test_identity_mismatches(out: Path) -> None:

@@ -1,4 +1,4 @@
-"""LGPO text: the diffable twin of registry.pol, and LGPO's own format on input."""
+"""LGPO-style text: the diffable twin of registry.pol, and LGPO's own format on input."""
 
 from pathlib import Path
 
@@ -15,7 +15,7 @@ def test_twin_round_trip_and_layout() -> None:
     entries = [Entry.dword(KEY, "PolicyVersion", 522), Entry.sz(KEY + r"\FirewallRules", "R", "v2.10|Dir=In|App=C:\\x.exe|")]
     data = lgpotext.encode(entries)
     assert data.startswith(b"; ") and b"\r\n\r\nComputer\r\n" + KEY.encode() + b"\r\nPolicyVersion\r\nDWORD:522\r\n" in data
-    assert b"SZ:v2.10|Dir=In|App=C:\\x.exe|\r\n" in data  # backslashes as they are, not doubled
+    assert b"SZ:v2.10|Dir=In|App=C:\\\\x.exe|\r\n" in data  # as LGPO.exe writes string data: backslashes doubled
     assert [e for _, e in lgpotext.decode(data)] == entries
 
 
@@ -58,3 +58,15 @@ def test_lgpo_sample_matches_its_registry_pol(shared: Path) -> None:
     pol = decode((folder / "BasicPrivacy-Win10-21H2-Enterprise-Machine-registry.pol").read_bytes())
     assert len(text) == len(pol) == 71
     assert [(e.key.lower(), e.value, e.type) for _, e in text] == [(e.key.lower(), e.value, e.type) for e in pol]
+    # The data too, once LGPO.exe's doubled backslashes are read as one (two SZ values have paths).
+    assert [e.data for _, e in text] == [e.data for e in pol]
+    # And cmfw writes those entries as LGPO.exe did.
+    lines = (folder / "BasicPrivacy-Win10-21H2-Enterprise-machine.lgpo.txt").read_bytes().decode("utf-16").splitlines()
+    ours = lgpotext.encode([e for _, e in text]).decode("utf-8").splitlines()
+    assert [line for line in ours if line.startswith("SZ:")] == [line for line in lines if line.startswith("SZ:")]
+
+
+def test_a_single_backslash_of_an_older_twin_is_read_as_it_is() -> None:
+    text = "\r\n".join(["Computer", r"SOFTWARE\K", "R", r"SZ:App=C:\x.exe|Path=C:\\y|", ""])
+    [(_, entry)] = lgpotext.decode(text.encode())
+    assert entry.text == r"App=C:\x.exe|Path=C:\y|"

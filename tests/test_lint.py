@@ -61,6 +61,11 @@ CASES = [
         matrix("[client-requests]", "    outbound_rules: false\n    profile_settings: {Domain: {default_outbound: allow}}\n"),
     ),
     ("CMFW100", matrix("[client-requests]", "    acknowledge: {CMFW103: no push here any more}\n"), matrix("[client-requests]")),
+    (
+        "CMFW112",
+        matrix("[client-requests]", "    profile_settings: {Public: {allow_local_ipsec_rules: false}}\n"),
+        matrix("[client-requests]", "    profile_settings: {Public: {allow_local_rules: false}}\n    dsc: {resource: registry-policy}\n"),
+    ),
 ]
 
 

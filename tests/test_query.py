@@ -33,7 +33,7 @@ def sources(out: Path) -> dict[str, tuple[Path, list[str]]]:
         "backup-root": (out / "gpo", ["--policy", "ConfigMgr Clients - Workstations"]),
         "backup": (backup, []),
         "registry.pol": (pol, []),
-        "lgpo-text": (pol.with_name("registry.pol.txt"), []),
+        "lgpo-text": (out / "lgpo" / "Workstations.txt", []),
         "mof": (out / "dsc" / "Workstations" / "localhost.mof", []),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from typing import Any, Mapping
 
 import yaml
@@ -22,6 +23,7 @@ V3_CLASSES = {
     "NetworkingDsc/FirewallProfile": "DSC_FirewallProfile",
     "GPRegistryPolicyDsc/RegistryPolicyFile": "MSFT_RegistryPolicyFile",
     "GPRegistryPolicyDsc/RefreshRegistryPolicy": "MSFT_RefreshRegistryPolicy",
+    "PSDesiredStateConfiguration/Script": "MSFT_ScriptResource",
 }
 
 
@@ -47,7 +49,12 @@ def check_mof(path: str, data: bytes) -> list[Problem]:
     if not data.startswith(b"\xff\xfe"):
         return [Problem(path, message="is not UTF-16LE with a byte order mark (what the LCM reads safely)")]
     try:
-        return check_document(parse(decode_text(data), path), path)
+        doc = parse(decode_text(data), path)
+        problems = check_document(doc, path)
+        for inst in doc.instances:
+            if inst.class_name.lower() == "msft_scriptresource":
+                problems += [Problem(path, inst.line, 0, "", m) for m in script_problems(inst.properties)]
+        return problems
     except InputError as exc:
         return list(exc.problems)
     except UnicodeDecodeError as exc:
@@ -102,6 +109,8 @@ def check_v3(path: str, data: bytes) -> list[Problem]:
         shape = dict(res, name="x", properties=properties)
         key = json.dumps(shape, sort_keys=True, default=str)
         problems += [Problem(path, path=where + sub, message=msg) for sub, msg in _shape_problems(key)]
+        if res.get("type") == "PSDesiredStateConfiguration/Script":
+            problems += [Problem(path, path=where, message=m) for m in script_problems(res["properties"])]
         resource_name = res["properties"].get("Name")
         if "Name" in res["properties"] and not isinstance(resource_name, str):
             problems.append(Problem(path, path=f"{where}.properties.Name", message=f"{resource_name!r} is not a string"))
@@ -134,6 +143,29 @@ def _resource_problems(res: dict[str, Any], validator: Any) -> list[tuple[str, s
         if prop.qualifiers.get("key") and prop.name not in properties:
             out.append(("", f"lacks key property {prop.name}"))
     return out
+
+
+def script_problems(properties: Mapping[str, object]) -> list[str]:
+    """The purge scripts (dsc/purge.py): PowerShell that parses, uses only its own variables
+    and single-quoted literals, and touches only the rules of its own policy prefix."""
+    from .purge import PARTS, VARIABLES
+
+    out = []
+    lowered = {k.lower(): v for k, v in properties.items()}
+    for part in PARTS:
+        text = lowered.get(part.lower())
+        if not isinstance(text, str):
+            out.append(f"{part} is missing")
+            continue
+        out += [f"{part} line {line}: {message}" for line, message in syntax_problems(text, VARIABLES)]
+        match = _PREFIX.search(text)
+        if match is None or not _POLICY_PREFIX.fullmatch(match.group(1)):
+            out.append(f"{part} does not limit itself to one policy's CMFW-<id>- rules")
+    return out
+
+
+_PREFIX = re.compile(r"^\$prefix = '([^']*)'$", re.MULTILINE)
+_POLICY_PREFIX = re.compile(r"CMFW-[A-Za-z][A-Za-z0-9]{0,39}-")
 
 
 def _free_text_name(resource_type: object) -> bool:

@@ -20,12 +20,15 @@ from typing import Callable
 from .. import keywords
 from ..errors import ArtifactError
 from ..formats import Unexpressible
+from . import purge
 from ..registry.policyfile import RULES_KEY, encode_policy
 from ..registry.registrypol import REG_DWORD, REG_SZ
 from ..model import PROFILES, Policy, Rule, protocol_name
-from ..profilesettings import ROOT_KEY
+from ..profilesettings import LOCAL_MERGE, ROOT_KEY
 
 Value = str | bool | int | tuple[str, ...]
+
+PURGE_NAME = "RemoveStaleRules"
 
 #: cmfw's port keywords → the spelling NetSecurity (and so NetworkingDsc) accepts.
 NETSECURITY_PORTS = {k.name: k.netsecurity for k in keywords.PORT_KEYWORDS if k.netsecurity}
@@ -76,10 +79,16 @@ PROFILE_PROPERTIES: dict[str, tuple[str, Callable[[int | str], Value]]] = {
 
 
 def instances(policy: Policy) -> list[Instance]:
-    """The policy's DSC resource instances, in a stable order (profiles first, then rules)."""
+    """The policy's DSC resource instances, in a stable order (profiles first, then rules,
+    then the step that removes what the policy no longer has)."""
     if policy.dsc.resource == "registry-policy":
         return _registry_instances(policy)
-    return _profile_instances(policy) + [_firewall(policy, rule) for rule in policy.rules]
+    return _profile_instances(policy) + [_firewall(policy, rule) for rule in policy.rules] + [purge_instance(policy)]
+
+
+def purge_instance(policy: Policy) -> Instance:
+    """The built-in ``Script`` resource that removes rules this policy no longer has (:mod:`.purge`)."""
+    return Instance("Script", "MSFT_ScriptResource", "PSDesiredStateConfiguration", "1.0", PURGE_NAME, purge.scripts(policy))
 
 
 def _profile_instances(policy: Policy) -> list[Instance]:
@@ -91,6 +100,8 @@ def _profile_instances(policy: Policy) -> list[Instance]:
                 continue
             if setting.name not in PROFILE_PROPERTIES:
                 raise ArtifactError(f"policy {policy.name!r}: profile setting {setting.name} reached the DSC emitter unchecked")
+            if setting.name in LOCAL_MERGE and setting.value == 0:
+                continue  # would switch off the local store this configuration writes to (lint CMFW112)
             name, convert = PROFILE_PROPERTIES[setting.name]
             props.append((name, convert(setting.value)))
         if len(props) > 1:
@@ -142,10 +153,13 @@ def _firewall(policy: Policy, rule: Rule) -> Instance:
     limit = firewall_limit(rule)
     if limit:
         raise ArtifactError(f"rule {rule.id}: {limit} reached the DSC emitter unchecked")
-    props: list[tuple[str, Value]] = [
-        ("Name", rule.id),
-        ("DisplayName", rule.name),
-    ]
+    # Under a Windows predefined ID the name and description are resource strings
+    # (@FirewallAPI.dll,-28511) that Get-NetFirewallRule returns localised: NetworkingDsc
+    # would see a difference on every run, so they are left to Windows.
+    predefined = rule.name.startswith("@")
+    props: list[tuple[str, Value]] = [("Name", rule.id)]
+    if not predefined:
+        props.append(("DisplayName", rule.name))
     if rule.group:
         props.append(("Group", rule.group))
     props += [
@@ -174,7 +188,7 @@ def _firewall(policy: Policy, rule: Rule) -> Instance:
         props.append(("Service", rule.service))
     if rule.edge_traversal is not None:
         props.append(("EdgeTraversalPolicy", rule.edge_traversal))
-    if rule.description:
+    if rule.description and not predefined:
         props.append(("Description", rule.description))
     return Instance("Firewall", "DSC_Firewall", "NetworkingDsc", policy.dsc.networkingdsc_version, rule.id, tuple(props))
 
@@ -203,6 +217,7 @@ def _registry_instances(policy: Policy) -> list[Instance]:
             ("Ensure", "Present"),
         )
         out.append(Instance("RegistryPolicyFile", "MSFT_RegistryPolicyFile", "GPRegistryPolicyDsc", version, name, props))
+    out.append(purge_instance(policy))
     refresh = Instance(
         "RefreshRegistryPolicy", "MSFT_RefreshRegistryPolicy", "GPRegistryPolicyDsc", version,
         "ActivateClientSideExtension", (("IsSingleInstance", "Yes"),),

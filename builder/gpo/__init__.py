@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import Problem
 from ..formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
-from .layout import NS_MANIFEST, POL_LOCATION, ROOT
+from .layout import NS_MANIFEST, POL_LOCATION, ROOT, TWINS
 
 
 def _emit(ctx: Context) -> Emitted:
@@ -16,9 +16,9 @@ def _emit(ctx: Context) -> Emitted:
 
 
 def _check(artifacts: Artifacts) -> list[Problem]:
-    from .check import check_backup_root
+    from .check import check_backup_root, check_twins
 
-    problems = check_backup_root(artifacts.files, ROOT, strict=True)
+    problems = check_backup_root(artifacts.files, ROOT, strict=True, xsd=artifacts.xsd) + check_twins(artifacts.files, TWINS, ROOT)
     # A file in a backup folder that the build did not write would be imported with it.
     for path in sorted(artifacts.present - set(artifacts.files)):
         if path.startswith(ROOT + "/"):
@@ -28,14 +28,15 @@ def _check(artifacts: Artifacts) -> list[Problem]:
 
 EMITTER = Emitter(
     name="gpo",
-    owns=(ROOT + "/",),
+    owns=(ROOT + "/", TWINS + "/"),
     emit=_emit,
     provides=("backups",),
     validators=(
         Validator(
             "GPO backups: manifest.xml, Backup.xml, bkupInfo.xml and gpreport.xml against XSDs that also accept "
-            "real GPMC backups; registry.pol by the strict reader and every rule string by the parser; the LGPO "
-            "text twin equal to registry.pol; IDs, GUIDs, listed files and extension GUIDs consistent",
+            "real GPMC backups; registry.pol by the strict reader and every rule string by the parser; each "
+            "policy's LGPO-style text equal to its registry.pol; IDs, GUIDs, listed files and extension GUIDs "
+            "consistent, and no file in a backup folder that Backup.xml does not list",
             _check,
         ),
     ),

@@ -7,7 +7,10 @@ For a PolicySet it writes, under ``gpo/``::
     {BACKUP-ID}/bkupInfo.xml                       this backup's <BackupInst>
     {BACKUP-ID}/gpreport.xml                       the settings report GPMC shows
     {BACKUP-ID}/DomainSysvol/GPO/Machine/registry.pol
-    {BACKUP-ID}/DomainSysvol/GPO/Machine/registry.pol.txt   LGPO text twin, for diffs
+
+and, outside the backups (Import-GPO would carry anything inside one into SYSVOL),
+``lgpo/<policy id>.txt``: the registry.pol as LGPO-style text, for reviews and diffs
+(a stable name per policy, so a change shows as an edit in git).
 
 with GPMC's encodings (gpo-formats.md 1.8). Everything is derived from the
 policy: the GPO GUID from domain and name, the backup ID from the GPO GUID and the
@@ -26,7 +29,7 @@ from ..registry import lgpotext, registrypol
 from ..registry.policyfile import REGISTRY_CSE, encode_policy
 from ..syntax.xml import DECLARATION_UTF8, Element, cdata, comment, document, el
 from .gpreport import gpreport
-from .layout import MACHINE_EXTENSIONS, NS_BACKUP, NS_MANIFEST, POL_LOCATION, ROOT
+from .layout import MACHINE_EXTENSIONS, NS_BACKUP, NS_MANIFEST, POL_LOCATION, ROOT, TWINS
 
 #: Namespace for the backup IDs and the domain GUID (UUIDv5 of "urn:cmfw:backup").
 BACKUP_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:cmfw:backup")
@@ -63,7 +66,8 @@ def emit_backups(policyset: PolicySet, moment: datetime) -> tuple[dict[str, byte
         files[f"{folder}/bkupInfo.xml"] = (str(el("BackupInst", *fields, attrs={"xmlns": NS_MANIFEST})) + "\r\n").encode("utf-8")
         files[f"{folder}/gpreport.xml"] = gpreport(policy, policyset.domain, encoded, moment)
         files[f"{folder}/{POL_LOCATION}"] = pol
-        files[f"{folder}/{POL_LOCATION}.txt"] = lgpotext.encode(encoded.entries)
+        header = f"; LGPO-style text of {folder}/{POL_LOCATION} (policy {policy.key}), written by cmfw for review; registry.pol is what Windows applies."
+        files[f"{TWINS}/{policy.key}.txt"] = lgpotext.encode(encoded.entries, header=header)
     manifest = el("Backups", *instances, attrs={"xmlns": NS_MANIFEST, "xmlns:mfst": NS_MANIFEST, "mfst:version": "1.0"})
     files[f"{ROOT}/manifest.xml"] = str(manifest).encode("utf-8")
     return files, ids

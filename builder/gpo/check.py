@@ -5,7 +5,7 @@ directory: the same checks, on a mapping of relative path → bytes. ``strict``
 adds what cmfw promises for its own output (exact extension GUIDs, an LGPO text
 twin that says the same as registry.pol, a manifest). ``xsd`` names the XSD engine
 (:data:`.xsd.ENGINES`); without one, the engine in force (lxml unless a caller chose
-another with :func:`.xsd.using_engine`).
+another with the ``xsd`` argument).
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from typing import Mapping
 from ..errors import InputError, Problem
 from ..registry import lgpotext, registrypol
 from ..registry.policyfile import FIREWALL_TOOL, REGISTRY_CSE, FirewallContent, read_entries
-from .layout import GUID_FOLDER, MACHINE_EXTENSIONS, inst_fields, manifest_ids, read_backup_xml
-from .xsd import engine_in_force, problems_with
+from .layout import BACKUP_FILES, GUID_FOLDER, MACHINE_EXTENSIONS, POL_LOCATION, TWIN_HEADER, inst_fields, manifest_ids, read_backup_xml
+from .xsd import ENGINES, problems_with
 
 
 def check_backup_root(
-    files: Mapping[str, bytes], root: str = "", *, strict: bool = False, xsd: str | None = None
+    files: Mapping[str, bytes], root: str = "", *, strict: bool = False, xsd: str = ENGINES[0]
 ) -> list[Problem]:
     """Every problem of the backups under ``root`` (a prefix of the paths in ``files``)."""
-    xsd = xsd or engine_in_force()
     prefix = f"{root}/" if root else ""
     problems: list[Problem] = []
     folders = sorted({
@@ -57,11 +56,10 @@ def check_backup_folder(
     *,
     strict: bool = False,
     lower: dict[str, str] | None = None,
-    xsd: str | None = None,
+    xsd: str = ENGINES[0],
 ) -> list[Problem]:
     """Every problem of one backup folder; ``lower`` maps lower-cased paths to paths (Windows
     paths are case-insensitive), computed once by the caller for a whole root."""
-    xsd = xsd or engine_in_force()
     problems: list[Problem] = []
     name = folder.rsplit("/", 1)[-1]
     backup_path, info_path = f"{folder}/Backup.xml", f"{folder}/bkupInfo.xml"
@@ -90,6 +88,11 @@ def check_backup_folder(
     for location in info.locations:
         if f"{folder}/{location}".lower() not in lower:
             problems.append(Problem(backup_path, message=f"names {location.replace('/', chr(92))}, which is not in the backup"))
+    # Import-GPO may copy a file of the folder into the GPO's SYSVOL folder: only what
+    # Backup.xml lists (and the three description files) belongs there.
+    known = {f"{folder}/{n}".lower() for n in BACKUP_FILES} | {f"{folder}/{loc}".lower() for loc in info.locations}
+    for path in sorted(p for p in files if p.lower().startswith(folder.lower() + "/") and p.lower() not in known):
+        problems.append(Problem(path, message="is in the backup folder but Backup.xml does not list it; Import-GPO may copy it into SYSVOL"))
     content = None
     if info.registry_pol is not None:
         pol_path = lower.get(f"{folder}/{info.registry_pol}".lower())
@@ -115,17 +118,39 @@ def _check_pol(files: Mapping[str, bytes], pol_path: str, problems: list[Problem
         return None
     content = read_entries(entries)
     problems.extend(Problem(pol_path, message=p) for p in content.problems)
-    twin_path = pol_path + ".txt"
-    if twin_path in files:
+    return content
+
+
+def check_twins(files: Mapping[str, bytes], twins: str, root: str) -> list[Problem]:
+    """Every LGPO-style text under ``twins/`` says what the registry.pol it names says,
+    and every backup under ``root/`` has one."""
+    problems: list[Problem] = []
+    named: set[str] = set()
+    for path in sorted(p for p in files if p.startswith(twins + "/")):
+        match = TWIN_HEADER.search(files[path][:400].decode("utf-8", "replace"))
+        if match is None:
+            problems.append(Problem(path, 1, 0, "", "does not name the backup it is the text of (first line)"))
+            continue
+        backup = match.group(1).upper()
+        named.add(backup)
+        pol_path = f"{root}/{backup}/{POL_LOCATION}"
+        if pol_path not in files:
+            problems.append(Problem(path, 1, 0, "", f"names backup {backup}, which the build does not have"))
+            continue
         try:
-            twin = [e for _, e in lgpotext.decode(files[twin_path], twin_path)]
+            twin = [e for _, e in lgpotext.decode(files[path], path)]
         except InputError as exc:
             problems.extend(exc.problems)
-        else:
-            if twin != entries:
-                problems.append(Problem(twin_path, message="does not say the same as registry.pol next to it"))
-    elif strict:
-        problems.append(Problem(twin_path, message="missing: the LGPO text twin of registry.pol"))
-    return content
+            continue
+        try:
+            pol = registrypol.decode(files[pol_path], pol_path)
+        except InputError:
+            continue  # the backup's own check reports a broken registry.pol
+        if twin != pol:
+            problems.append(Problem(path, message=f"does not say the same as {pol_path}"))
+    folders = {p[len(root) + 1:].split("/", 1)[0] for p in files if p.startswith(root + "/") and p.count("/") > 1}
+    for folder in sorted(f for f in folders if GUID_FOLDER.fullmatch(f) and f.upper() not in named):
+        problems.append(Problem(f"{root}/{folder}", message=f"has no LGPO-style text under {twins}/"))
+    return problems
 
 

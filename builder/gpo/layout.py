@@ -22,6 +22,12 @@ NS_MANIFEST = "http://www.microsoft.com/GroupPolicy/GPOOperations/Manifest"
 NS_BACKUP = "http://www.microsoft.com/GroupPolicy/GPOOperations"
 MACHINE_EXTENSIONS = f"[{REGISTRY_CSE}{FIREWALL_TOOL}]"
 POL_LOCATION = "DomainSysvol/GPO/Machine/registry.pol"
+#: The files of a backup folder that describe it (Backup.xml lists the rest).
+BACKUP_FILES = ("Backup.xml", "bkupInfo.xml", "gpreport.xml")
+#: Where a build keeps each policy's LGPO-style text (outside the backup folders, which
+#: Import-GPO copies), and how its first line names the backup it is the text of.
+TWINS = "lgpo"
+TWIN_HEADER = re.compile(r"^; LGPO-style text of gpo/(\{[0-9A-Fa-f-]{36}\})/", re.MULTILINE)
 GUID_FOLDER = re.compile(r"\{[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}")
 _M = f"{{{NS_MANIFEST}}}"
 _B = f"{{{NS_BACKUP}}}"

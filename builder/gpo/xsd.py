@@ -10,10 +10,8 @@ a test extra, imported only when asked for: start-up time does not change.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..errors import InputError, Problem
 from ..datafiles import schema_path
@@ -67,7 +65,7 @@ def _xmlschema_schema(name: str) -> Any:
     # DTD (defuse), imports only from schemas/gpo/ itself (sandbox), and no fallback
     # copies of well-known schemas that would let xmlschema check what lxml does not.
     xmlschema = _xmlschema_module()
-    path = schema_path("gpo/" + name)
+    path = schema_path("gpo/" + name).resolve()  # the sandbox is the folder of an absolute path
     return xmlschema.XMLSchema10(str(path), allow="sandbox", defuse="always", use_fallback=False)
 
 
@@ -122,25 +120,3 @@ def problems_with(engine: str, file: str, data: bytes, schema: str) -> list[Prob
     """Every way ``data`` breaks ``schema``, according to ``engine`` (one of :data:`ENGINES`)."""
     require_engine(engine)
     return _ENGINES[engine](file, data, schema)
-
-
-# The engine that check_backup_root uses when its caller names none. A build's GPO
-# validator reaches it through formats.validate, whose Artifacts carry no engine, so
-# ``cmfw check`` on a build sets it here for the duration of the check.
-_IN_FORCE: ContextVar[str] = ContextVar("cmfw_xsd_engine", default=ENGINES[0])
-
-
-def engine_in_force() -> str:
-    """The engine of the innermost :func:`using_engine`, else ``"lxml"``."""
-    return _IN_FORCE.get()
-
-
-@contextlib.contextmanager
-def using_engine(engine: str) -> Iterator[None]:
-    """Checks inside the ``with`` block that name no engine use ``engine``."""
-    require_engine(engine)
-    token = _IN_FORCE.set(engine)
-    try:
-        yield
-    finally:
-        _IN_FORCE.reset(token)

@@ -1,4 +1,4 @@
-"""LGPO text: the line-based form of registry.pol that ``LGPO.exe /parse`` prints
+"""LGPO-style text: the line-based form of registry.pol that ``LGPO.exe /parse`` prints
 and ``LGPO.exe /t`` applies.
 
 Each setting is four lines, separated by a blank line::
@@ -8,10 +8,15 @@ Each setting is four lines, separated by a blank line::
     CMFW-Workstations-RemoteControl-TCP-In
     SZ:v2.10|Action=Allow|...|
 
-cmfw writes it next to every registry.pol so that git can diff a policy change
-line by line. It is UTF-8 without a BOM (git treats UTF-16 as binary; for ASCII
+cmfw writes one per policy (``lgpo/<policy id>.txt``) so that git can diff a policy
+change line by line. It is UTF-8 without a BOM (git treats UTF-16 as binary; for ASCII
 content, which cmfw's rules are, the bytes are the same in any ANSI code page) with
 CRLF line ends. The reader also takes LGPO's own UTF-16 output.
+
+String data is escaped as LGPO.exe escapes it: a backslash is written twice
+(``App=%windir%\\system32\\...``), checked against a real LGPO.exe file and its
+registry.pol in the test suite; keys and value names are written as they are. No other
+escape of LGPO.exe is known, so cmfw calls the format "LGPO-style".
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from ..errors import InputError, Problem
 from .registrypol import REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_SZ, Entry
 
 SECTIONS = ("Computer", "User")
-HEADER = "; LGPO text twin of registry.pol, written by cmfw for review; registry.pol is what Windows applies."
+HEADER = "; LGPO-style text of registry.pol, written by cmfw for review; registry.pol is what Windows applies."
 
 
 class LgpoTextError(InputError):
@@ -28,8 +33,11 @@ class LgpoTextError(InputError):
         super().__init__([Problem(file, line, 0, "", message)])
 
 
-def encode(entries: list[Entry], section: str = "Computer") -> bytes:
-    lines = [HEADER]
+def encode(entries: list[Entry], section: str = "Computer", header: str = HEADER) -> bytes:
+    """The entries as LGPO-style text; ``header`` is its first line (a ``;`` comment)."""
+    if not header.startswith(";") or "\n" in header or "\r" in header:
+        raise ValueError("the header is one comment line")
+    lines = [header]
     for entry in entries:
         lines += ["", section, entry.key]
         if entry.type == REG_NONE and not entry.value:
@@ -42,7 +50,7 @@ def encode(entries: list[Entry], section: str = "Computer") -> bytes:
             value = entry.text
             if "\r" in value or "\n" in value:
                 raise ValueError(f"{entry.key}\\{entry.value}: LGPO text cannot carry a line break")
-            lines.append(("SZ:" if entry.type == REG_SZ else "EXSZ:") + value)
+            lines.append(("SZ:" if entry.type == REG_SZ else "EXSZ:") + value.replace("\\", "\\\\"))
         else:
             raise ValueError(f"{entry.key}\\{entry.value}: LGPO text twin does not write type {entry.type}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
@@ -92,9 +100,9 @@ def _entry(block: list[tuple[int, str]], file: str) -> tuple[str, Entry]:
             raise LgpoTextError(file, line, f"DWORD value {number} does not fit 32 bits")
         return section, Entry.dword(key, value, number)
     if kind == "SZ":
-        return section, Entry.sz(key, value, data)
+        return section, Entry.sz(key, value, _unescape(data))
     if kind == "EXSZ":
-        return section, Entry(key, value, REG_EXPAND_SZ, (data + "\x00").encode("utf-16-le"))
+        return section, Entry(key, value, REG_EXPAND_SZ, (_unescape(data) + "\x00").encode("utf-16-le"))
     if action == "DELETE":
         return section, Entry(key, "**del." + value, REG_SZ, " \x00".encode("utf-16-le"))
     if action == "DELETEALLVALUES":
@@ -102,3 +110,9 @@ def _entry(block: list[tuple[int, str]], file: str) -> tuple[str, Entry]:
     if action == "CREATEKEY":
         return section, Entry(key, "", REG_NONE, b"")
     raise LgpoTextError(file, line, f"unsupported action {action!r} (DWORD:, SZ:, EXSZ:, DELETE, DELETEALLVALUES, CREATEKEY)")
+
+
+def _unescape(data: str) -> str:
+    # LGPO.exe writes a backslash of string data twice; a single one (older cmfw twins,
+    # hand-written files) is read as it is.
+    return data.replace("\\\\", "\\")

@@ -1,9 +1,12 @@
-"""YAML, written for readers that differ: every string single-quoted, keys that stay keys.
+"""YAML, written for readers that differ: every string quoted, keys that stay keys.
 
-cmfw writes YAML only for DSC v3 documents. A single-quoted scalar is read as text
-by YAML 1.1 and 1.2 readers alike, so ``'True'``, ``'80'`` and ``'no'`` never turn
-into a boolean or a number; inside it only ``'`` needs escaping (doubled). Keys are
-identifiers, quoted when a YAML 1.1 reader would take them for a boolean or null.
+cmfw writes YAML only for DSC v3 documents. A quoted scalar is read as text by YAML
+1.1 and 1.2 readers alike, so ``'True'``, ``'80'`` and ``'no'`` never turn into a
+boolean or a number. One-line text is single-quoted (only ``'`` needs escaping:
+doubled); text with line breaks or tabs (a script) is double-quoted, with the
+escapes both YAML versions share (``\n``, ``\r``, ``\t``, ``\\``, ``\"``).
+Keys are identifiers, quoted when a YAML 1.1 reader would take them for a boolean or
+null.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 _PLAIN_KEY = re.compile(r"\$?[A-Za-z][A-Za-z0-9_]*")
 #: Words a YAML 1.1 reader (PyYAML, and so many tools) takes as booleans or null.
 _YAML11_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
-#: Characters a single-quoted YAML scalar cannot hold (outside YAML's printable set).
-_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff\n\r]")
+#: Characters a YAML scalar cannot hold, even escaped (outside YAML's printable set).
+_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+_DOUBLE = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 def dumps(doc: dict[str, Any], header: str = "") -> bytes:
@@ -39,7 +43,9 @@ def _scalar(value: Any) -> str:
         return str(value)
     bad = _NOT_YAML.search(value)
     if bad:
-        raise ValueError(f"U+{ord(bad.group()):04X} cannot be written in a single-quoted YAML scalar")
+        raise ValueError(f"U+{ord(bad.group()):04X} cannot be written in a YAML scalar")
+    if any(c in value for c in "\n\r\t"):
+        return '"' + value.translate(_DOUBLE) + '"'
     return "'" + value.replace("'", "''") + "'"
 
 

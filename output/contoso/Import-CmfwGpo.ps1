@@ -177,8 +177,9 @@ function Get-BackupInstance {
 }
 
 function Read-LgpoText {
-    # The registry values a backup carries, from its LGPO text twin (registry.pol.txt):
-    # blocks of "Computer", key, value name, TYPE:data; ';' starts a comment.
+    # The registry values a backup carries, from its LGPO-style text twin (lgpo\<policy id>.txt):
+    # blocks of "Computer", key, value name, TYPE:data; ';' starts a comment. As in
+    # LGPO.exe's own output, a backslash in string data is written twice.
     param([string] $Path)
     $lines = [System.IO.File]::ReadAllLines($Path, $Utf8)
     $entries = New-Object System.Collections.Generic.List[object]
@@ -199,7 +200,7 @@ function Read-LgpoText {
             continue  # CREATEKEY: no value to compare
         }
         if ($data -match '^(SZ|EXSZ):(.*)$') {
-            $value = $Matches[2]
+            $value = $Matches[2].Replace('\\', '\')
         }
         elseif ($data -match '^DWORD:([0-9]+)$') {
             $value = [string] [uint32] $Matches[1]
@@ -397,7 +398,7 @@ foreach ($p in $selected) {
         # This script's ShouldProcess has asked already: the cmdlet must not ask again.
         $gpo = Import-GPO -BackupId $p['backup_id'] -Path $backupRoot -TargetName $name -CreateIfNeeded @target -Confirm:$false -ErrorAction Stop
         $row.Action = $(if ($existing.Count -eq 1) { 'updated' } else { 'created' })
-        $twin = ConvertTo-PackagePath ('gpo/' + $p['backup_id'] + '/DomainSysvol/GPO/Machine/registry.pol.txt')
+        $twin = ConvertTo-PackagePath ('lgpo/' + $p['key'] + '.txt')
         $problems = Compare-CmfwGpo -Name $name -Expected (Read-LgpoText $twin) -RuleIds @($p['rule_ids']) -Target $target
         if ($problems.Count -gt 0) {
             $failed = $true

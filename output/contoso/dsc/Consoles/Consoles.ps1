@@ -39,5 +39,132 @@ Configuration Consoles
             RemoteAddress = @('10.20.0.0/24', '2001:db8:20::/64')
             Description   = 'ConfigMgr remote control from the console computers, TCP 2701.'
         }
+
+        Script 'RemoveStaleRules'
+        {
+            GetScript  = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Consoles''
+$prefix = ''CMFW-Consoles-''
+$keep = @(
+    ''CMFW-Consoles-ConsoleQueries-Statview-In''
+    ''CMFW-Consoles-RemoteControl-TCP-In''
+)
+$managed = @(
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+@{ Result = ''stale: '' + ($stale -join '','') + ''; released: '' + ($released -join '','') }
+'
+            TestScript = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Consoles''
+$prefix = ''CMFW-Consoles-''
+$keep = @(
+    ''CMFW-Consoles-ConsoleQueries-Statview-In''
+    ''CMFW-Consoles-RemoteControl-TCP-In''
+)
+$managed = @(
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+return ($stale.Count -eq 0 -and $released.Count -eq 0 -and $recorded)
+'
+            SetScript  = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Consoles''
+$prefix = ''CMFW-Consoles-''
+$keep = @(
+    ''CMFW-Consoles-ConsoleQueries-Statview-In''
+    ''CMFW-Consoles-RemoteControl-TCP-In''
+)
+$managed = @(
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+# Windows'' defaults of the rules cmfw may manage under their own IDs: profiles, scope.
+$defaults = @{
+    ''FPS-ICMP4-ERQ-In'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP4-ERQ-In-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP4-ERQ-Out'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP4-ERQ-Out-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP6-ERQ-In'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP6-ERQ-In-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP6-ERQ-Out'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP6-ERQ-Out-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-LLMNR-In-UDP'' = @(''Any'', ''LocalSubnet'')
+    ''FPS-LLMNR-Out-UDP'' = @(''Any'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-In-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-In-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Datagram-Out-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-Out-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Name-In-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Name-In-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Name-Out-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Name-Out-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Session-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Session-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Session-Out-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Session-Out-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-RPCSS-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-RPCSS-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SMB-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SMB-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SMB-Out-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SMB-Out-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SpoolSvc-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SpoolSvc-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-DCOM-In-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-In-TCP-EdgeScope'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-In-TCP-EdgeScope-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-Out-TCP'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-Out-TCP-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-In-EdgeScope'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-In-EdgeScope-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-OUT'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-OUT-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-RAServer-In-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-RAServer-Out-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-SSDPSrv-In-TCP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-In-UDP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-Out-TCP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-Out-UDP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteDesktop-Shadow-In-TCP'' = @(''Any'', ''Any'')
+    ''RemoteDesktop-UserMode-In-TCP'' = @(''Any'', ''Any'')
+    ''RemoteDesktop-UserMode-In-UDP'' = @(''Any'', ''Any'')
+    ''WMI-ASYNC-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-ASYNC-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''WMI-RPCSS-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-RPCSS-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''WMI-WINMGMT-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-WINMGMT-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+}
+foreach ($name in $stale) {
+    Remove-NetFirewallRule -PolicyStore PersistentStore -Name $name
+}
+foreach ($id in $released) {
+    $default = $defaults[$id]
+    if ($default) {
+        Set-NetFirewallRule -PolicyStore PersistentStore -Name $id -Enabled False -Profile $default[0] -RemoteAddress $default[1] -ErrorAction SilentlyContinue
+    }
+}
+if (-not (Test-Path -Path $state)) {
+    New-Item -Path $state -Force | Out-Null
+}
+New-ItemProperty -Path $state -Name $policy -PropertyType MultiString -Value ([string[]] $managed) -Force | Out-Null
+'
+        }
     }
 }

@@ -44,7 +44,6 @@ Configuration Kiosks
         Firewall 'FPS-ICMP4-ERQ-In'
         {
             Name          = 'FPS-ICMP4-ERQ-In'
-            DisplayName   = '@FirewallAPI.dll,-28543'
             Group         = '@FirewallAPI.dll,-28502'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -55,13 +54,11 @@ Configuration Kiosks
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             IcmpType      = @('8')
             Program       = 'System'
-            Description   = '@FirewallAPI.dll,-28547'
         }
 
         Firewall 'FPS-ICMP4-ERQ-In-NoScope'
         {
             Name          = 'FPS-ICMP4-ERQ-In-NoScope'
-            DisplayName   = '@FirewallAPI.dll,-28543'
             Group         = '@FirewallAPI.dll,-28502'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -72,13 +69,11 @@ Configuration Kiosks
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             IcmpType      = @('8')
             Program       = 'System'
-            Description   = '@FirewallAPI.dll,-28547'
         }
 
         Firewall 'FPS-SMB-In-TCP'
         {
             Name          = 'FPS-SMB-In-TCP'
-            DisplayName   = '@FirewallAPI.dll,-28511'
             Group         = '@FirewallAPI.dll,-28502'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -89,13 +84,11 @@ Configuration Kiosks
             LocalPort     = @('445')
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             Program       = 'System'
-            Description   = '@FirewallAPI.dll,-28514'
         }
 
         Firewall 'FPS-SMB-In-TCP-NoScope'
         {
             Name          = 'FPS-SMB-In-TCP-NoScope'
-            DisplayName   = '@FirewallAPI.dll,-28511'
             Group         = '@FirewallAPI.dll,-28502'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -106,13 +99,11 @@ Configuration Kiosks
             LocalPort     = @('445')
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             Program       = 'System'
-            Description   = '@FirewallAPI.dll,-28514'
         }
 
         Firewall 'RemoteDesktop-Shadow-In-TCP'
         {
             Name                = 'RemoteDesktop-Shadow-In-TCP'
-            DisplayName         = '@FirewallAPI.dll,-28778'
             Group               = '@FirewallAPI.dll,-28752'
             Ensure              = 'Present'
             Enabled             = 'True'
@@ -123,13 +114,11 @@ Configuration Kiosks
             RemoteAddress       = @('10.21.0.0/24')
             Program             = '%SystemRoot%\system32\RdpSa.exe'
             EdgeTraversalPolicy = 'DeferToApp'
-            Description         = '@FirewallAPI.dll,-28779'
         }
 
         Firewall 'RemoteDesktop-UserMode-In-TCP'
         {
             Name          = 'RemoteDesktop-UserMode-In-TCP'
-            DisplayName   = '@FirewallAPI.dll,-28775'
             Group         = '@FirewallAPI.dll,-28752'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -141,13 +130,11 @@ Configuration Kiosks
             RemoteAddress = @('10.21.0.0/24')
             Program       = '%SystemRoot%\system32\svchost.exe'
             Service       = 'termservice'
-            Description   = '@FirewallAPI.dll,-28756'
         }
 
         Firewall 'RemoteDesktop-UserMode-In-UDP'
         {
             Name          = 'RemoteDesktop-UserMode-In-UDP'
-            DisplayName   = '@FirewallAPI.dll,-28776'
             Group         = '@FirewallAPI.dll,-28752'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -159,13 +146,11 @@ Configuration Kiosks
             RemoteAddress = @('10.21.0.0/24')
             Program       = '%SystemRoot%\system32\svchost.exe'
             Service       = 'termservice'
-            Description   = '@FirewallAPI.dll,-28777'
         }
 
         Firewall 'WMI-RPCSS-In-TCP'
         {
             Name          = 'WMI-RPCSS-In-TCP'
-            DisplayName   = '@FirewallAPI.dll,-34252'
             Group         = '@FirewallAPI.dll,-34251'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -177,13 +162,11 @@ Configuration Kiosks
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             Program       = '%SystemRoot%\system32\svchost.exe'
             Service       = 'rpcss'
-            Description   = '@FirewallAPI.dll,-34253'
         }
 
         Firewall 'WMI-RPCSS-In-TCP-NoScope'
         {
             Name          = 'WMI-RPCSS-In-TCP-NoScope'
-            DisplayName   = '@FirewallAPI.dll,-34252'
             Group         = '@FirewallAPI.dll,-34251'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -195,13 +178,11 @@ Configuration Kiosks
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             Program       = '%SystemRoot%\system32\svchost.exe'
             Service       = 'rpcss'
-            Description   = '@FirewallAPI.dll,-34253'
         }
 
         Firewall 'WMI-WINMGMT-In-TCP'
         {
             Name          = 'WMI-WINMGMT-In-TCP'
-            DisplayName   = '@FirewallAPI.dll,-34254'
             Group         = '@FirewallAPI.dll,-34251'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -212,13 +193,11 @@ Configuration Kiosks
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             Program       = '%SystemRoot%\system32\svchost.exe'
             Service       = 'winmgmt'
-            Description   = '@FirewallAPI.dll,-34255'
         }
 
         Firewall 'WMI-WINMGMT-In-TCP-NoScope'
         {
             Name          = 'WMI-WINMGMT-In-TCP-NoScope'
-            DisplayName   = '@FirewallAPI.dll,-34254'
             Group         = '@FirewallAPI.dll,-34251'
             Ensure        = 'Present'
             Enabled       = 'True'
@@ -229,7 +208,166 @@ Configuration Kiosks
             RemoteAddress = @('10.0.0.10', '10.0.0.11')
             Program       = '%SystemRoot%\system32\svchost.exe'
             Service       = 'winmgmt'
-            Description   = '@FirewallAPI.dll,-34255'
+        }
+
+        Script 'RemoveStaleRules'
+        {
+            GetScript  = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Kiosks''
+$prefix = ''CMFW-Kiosks-''
+$keep = @(
+    ''CMFW-Kiosks-ClientRequests-HTTP-Out''
+    ''CMFW-Kiosks-ClientRequests-HTTPS-Out''
+)
+$managed = @(
+    ''FPS-ICMP4-ERQ-In''
+    ''FPS-ICMP4-ERQ-In-NoScope''
+    ''FPS-SMB-In-TCP''
+    ''FPS-SMB-In-TCP-NoScope''
+    ''RemoteDesktop-Shadow-In-TCP''
+    ''RemoteDesktop-UserMode-In-TCP''
+    ''RemoteDesktop-UserMode-In-UDP''
+    ''WMI-RPCSS-In-TCP''
+    ''WMI-RPCSS-In-TCP-NoScope''
+    ''WMI-WINMGMT-In-TCP''
+    ''WMI-WINMGMT-In-TCP-NoScope''
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+@{ Result = ''stale: '' + ($stale -join '','') + ''; released: '' + ($released -join '','') }
+'
+            TestScript = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Kiosks''
+$prefix = ''CMFW-Kiosks-''
+$keep = @(
+    ''CMFW-Kiosks-ClientRequests-HTTP-Out''
+    ''CMFW-Kiosks-ClientRequests-HTTPS-Out''
+)
+$managed = @(
+    ''FPS-ICMP4-ERQ-In''
+    ''FPS-ICMP4-ERQ-In-NoScope''
+    ''FPS-SMB-In-TCP''
+    ''FPS-SMB-In-TCP-NoScope''
+    ''RemoteDesktop-Shadow-In-TCP''
+    ''RemoteDesktop-UserMode-In-TCP''
+    ''RemoteDesktop-UserMode-In-UDP''
+    ''WMI-RPCSS-In-TCP''
+    ''WMI-RPCSS-In-TCP-NoScope''
+    ''WMI-WINMGMT-In-TCP''
+    ''WMI-WINMGMT-In-TCP-NoScope''
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+return ($stale.Count -eq 0 -and $released.Count -eq 0 -and $recorded)
+'
+            SetScript  = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Kiosks''
+$prefix = ''CMFW-Kiosks-''
+$keep = @(
+    ''CMFW-Kiosks-ClientRequests-HTTP-Out''
+    ''CMFW-Kiosks-ClientRequests-HTTPS-Out''
+)
+$managed = @(
+    ''FPS-ICMP4-ERQ-In''
+    ''FPS-ICMP4-ERQ-In-NoScope''
+    ''FPS-SMB-In-TCP''
+    ''FPS-SMB-In-TCP-NoScope''
+    ''RemoteDesktop-Shadow-In-TCP''
+    ''RemoteDesktop-UserMode-In-TCP''
+    ''RemoteDesktop-UserMode-In-UDP''
+    ''WMI-RPCSS-In-TCP''
+    ''WMI-RPCSS-In-TCP-NoScope''
+    ''WMI-WINMGMT-In-TCP''
+    ''WMI-WINMGMT-In-TCP-NoScope''
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+# Windows'' defaults of the rules cmfw may manage under their own IDs: profiles, scope.
+$defaults = @{
+    ''FPS-ICMP4-ERQ-In'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP4-ERQ-In-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP4-ERQ-Out'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP4-ERQ-Out-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP6-ERQ-In'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP6-ERQ-In-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP6-ERQ-Out'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP6-ERQ-Out-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-LLMNR-In-UDP'' = @(''Any'', ''LocalSubnet'')
+    ''FPS-LLMNR-Out-UDP'' = @(''Any'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-In-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-In-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Datagram-Out-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-Out-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Name-In-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Name-In-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Name-Out-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Name-Out-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Session-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Session-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Session-Out-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Session-Out-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-RPCSS-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-RPCSS-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SMB-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SMB-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SMB-Out-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SMB-Out-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SpoolSvc-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SpoolSvc-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-DCOM-In-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-In-TCP-EdgeScope'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-In-TCP-EdgeScope-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-Out-TCP'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-Out-TCP-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-In-EdgeScope'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-In-EdgeScope-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-OUT'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-OUT-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-RAServer-In-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-RAServer-Out-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-SSDPSrv-In-TCP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-In-UDP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-Out-TCP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-Out-UDP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteDesktop-Shadow-In-TCP'' = @(''Any'', ''Any'')
+    ''RemoteDesktop-UserMode-In-TCP'' = @(''Any'', ''Any'')
+    ''RemoteDesktop-UserMode-In-UDP'' = @(''Any'', ''Any'')
+    ''WMI-ASYNC-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-ASYNC-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''WMI-RPCSS-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-RPCSS-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''WMI-WINMGMT-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-WINMGMT-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+}
+foreach ($name in $stale) {
+    Remove-NetFirewallRule -PolicyStore PersistentStore -Name $name
+}
+foreach ($id in $released) {
+    $default = $defaults[$id]
+    if ($default) {
+        Set-NetFirewallRule -PolicyStore PersistentStore -Name $id -Enabled False -Profile $default[0] -RemoteAddress $default[1] -ErrorAction SilentlyContinue
+    }
+}
+if (-not (Test-Path -Path $state)) {
+    New-Item -Path $state -Force | Out-Null
+}
+New-ItemProperty -Path $state -Name $policy -PropertyType MultiString -Value ([string[]] $managed) -Force | Out-Null
+'
         }
     }
 }

@@ -289,10 +289,177 @@ Configuration Servers
             Ensure     = 'Present'
         }
 
+        Script 'RemoveStaleRules'
+        {
+            GetScript  = '# Values this policy wrote into local Group Policy before and no longer has: its
+# CMFW- rules that are not in the list below, and the Windows rule IDs it wrote
+# before (recorded on this node). Removed from Machine\Registry.pol with
+# GPRegistryPolicyDsc''s own parser, and from the applied policy key.
+$policy = ''Servers''
+$prefix = ''CMFW-Servers-''
+$keep = @(
+    ''CMFW-Servers-ClientPush-FPS-ICMP4-ERQ-In''
+    ''CMFW-Servers-ClientPush-FPS-LLMNR-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Datagram-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Name-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Session-In''
+    ''CMFW-Servers-ClientPush-FPS-RPCSS-In''
+    ''CMFW-Servers-ClientPush-FPS-SMB-In''
+    ''CMFW-Servers-ClientPush-FPS-SpoolSvc-In''
+    ''CMFW-Servers-ClientPush-RPC-Dynamic-In''
+    ''CMFW-Servers-ClientPush-RPC-EPMap-UDP-In''
+    ''CMFW-Servers-ClientPush-WMI-ASYNC-In''
+    ''CMFW-Servers-ClientPush-WMI-RPCSS-In''
+    ''CMFW-Servers-ClientPush-WMI-WINMGMT-In''
+    ''CMFW-Servers-RemoteAssistance-RA-DCOM-In''
+    ''CMFW-Servers-RemoteAssistance-RA-MSRA-In''
+    ''CMFW-Servers-RemoteAssistance-RA-PNRP-In''
+    ''CMFW-Servers-RemoteAssistance-RA-RAServer-In''
+    ''CMFW-Servers-RemoteAssistance-RA-SSDP-TCP-In''
+    ''CMFW-Servers-RemoteAssistance-RA-SSDP-UDP-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-ICMP4-ERQ-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-ICMP6-ERQ-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-LLMNR-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Datagram-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Name-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Session-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-RPCSS-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-SMB-In''
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\RegistryPolicy''
+$key = ''SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules''
+$pol = Join-Path -Path $env:SystemRoot -ChildPath ''System32\GroupPolicy\Machine\Registry.pol''
+$module = Get-Module -ListAvailable -Name ''GPRegistryPolicyDsc'' | Where-Object { $_.Version -eq [version] ''1.3.1'' } | Select-Object -First 1
+Import-Module -Name (Join-Path -Path $module.ModuleBase -ChildPath ''Modules\GPRegistryPolicyFileParser'')
+$managed = @($keep | Where-Object { -not $_.StartsWith($prefix) })
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$entries = @()
+if (Test-Path -Path $pol) {
+    $entries = @(Read-GPRegistryPolicyFile -Path $pol)
+}
+$stale = @($entries | Where-Object { $_.Key -eq $key -and ($_.ValueName.StartsWith($prefix) -or $before -contains $_.ValueName) -and $keep -notcontains $_.ValueName })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+@{ Result = ''stale: '' + (@($stale | ForEach-Object { $_.ValueName }) -join '','') }
+'
+            TestScript = '# Values this policy wrote into local Group Policy before and no longer has: its
+# CMFW- rules that are not in the list below, and the Windows rule IDs it wrote
+# before (recorded on this node). Removed from Machine\Registry.pol with
+# GPRegistryPolicyDsc''s own parser, and from the applied policy key.
+$policy = ''Servers''
+$prefix = ''CMFW-Servers-''
+$keep = @(
+    ''CMFW-Servers-ClientPush-FPS-ICMP4-ERQ-In''
+    ''CMFW-Servers-ClientPush-FPS-LLMNR-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Datagram-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Name-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Session-In''
+    ''CMFW-Servers-ClientPush-FPS-RPCSS-In''
+    ''CMFW-Servers-ClientPush-FPS-SMB-In''
+    ''CMFW-Servers-ClientPush-FPS-SpoolSvc-In''
+    ''CMFW-Servers-ClientPush-RPC-Dynamic-In''
+    ''CMFW-Servers-ClientPush-RPC-EPMap-UDP-In''
+    ''CMFW-Servers-ClientPush-WMI-ASYNC-In''
+    ''CMFW-Servers-ClientPush-WMI-RPCSS-In''
+    ''CMFW-Servers-ClientPush-WMI-WINMGMT-In''
+    ''CMFW-Servers-RemoteAssistance-RA-DCOM-In''
+    ''CMFW-Servers-RemoteAssistance-RA-MSRA-In''
+    ''CMFW-Servers-RemoteAssistance-RA-PNRP-In''
+    ''CMFW-Servers-RemoteAssistance-RA-RAServer-In''
+    ''CMFW-Servers-RemoteAssistance-RA-SSDP-TCP-In''
+    ''CMFW-Servers-RemoteAssistance-RA-SSDP-UDP-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-ICMP4-ERQ-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-ICMP6-ERQ-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-LLMNR-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Datagram-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Name-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Session-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-RPCSS-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-SMB-In''
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\RegistryPolicy''
+$key = ''SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules''
+$pol = Join-Path -Path $env:SystemRoot -ChildPath ''System32\GroupPolicy\Machine\Registry.pol''
+$module = Get-Module -ListAvailable -Name ''GPRegistryPolicyDsc'' | Where-Object { $_.Version -eq [version] ''1.3.1'' } | Select-Object -First 1
+Import-Module -Name (Join-Path -Path $module.ModuleBase -ChildPath ''Modules\GPRegistryPolicyFileParser'')
+$managed = @($keep | Where-Object { -not $_.StartsWith($prefix) })
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$entries = @()
+if (Test-Path -Path $pol) {
+    $entries = @(Read-GPRegistryPolicyFile -Path $pol)
+}
+$stale = @($entries | Where-Object { $_.Key -eq $key -and ($_.ValueName.StartsWith($prefix) -or $before -contains $_.ValueName) -and $keep -notcontains $_.ValueName })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+return ($stale.Count -eq 0 -and $recorded)
+'
+            SetScript  = '# Values this policy wrote into local Group Policy before and no longer has: its
+# CMFW- rules that are not in the list below, and the Windows rule IDs it wrote
+# before (recorded on this node). Removed from Machine\Registry.pol with
+# GPRegistryPolicyDsc''s own parser, and from the applied policy key.
+$policy = ''Servers''
+$prefix = ''CMFW-Servers-''
+$keep = @(
+    ''CMFW-Servers-ClientPush-FPS-ICMP4-ERQ-In''
+    ''CMFW-Servers-ClientPush-FPS-LLMNR-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Datagram-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Name-In''
+    ''CMFW-Servers-ClientPush-FPS-NB-Session-In''
+    ''CMFW-Servers-ClientPush-FPS-RPCSS-In''
+    ''CMFW-Servers-ClientPush-FPS-SMB-In''
+    ''CMFW-Servers-ClientPush-FPS-SpoolSvc-In''
+    ''CMFW-Servers-ClientPush-RPC-Dynamic-In''
+    ''CMFW-Servers-ClientPush-RPC-EPMap-UDP-In''
+    ''CMFW-Servers-ClientPush-WMI-ASYNC-In''
+    ''CMFW-Servers-ClientPush-WMI-RPCSS-In''
+    ''CMFW-Servers-ClientPush-WMI-WINMGMT-In''
+    ''CMFW-Servers-RemoteAssistance-RA-DCOM-In''
+    ''CMFW-Servers-RemoteAssistance-RA-MSRA-In''
+    ''CMFW-Servers-RemoteAssistance-RA-PNRP-In''
+    ''CMFW-Servers-RemoteAssistance-RA-RAServer-In''
+    ''CMFW-Servers-RemoteAssistance-RA-SSDP-TCP-In''
+    ''CMFW-Servers-RemoteAssistance-RA-SSDP-UDP-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-ICMP4-ERQ-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-ICMP6-ERQ-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-LLMNR-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Datagram-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Name-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-NB-Session-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-RPCSS-In''
+    ''CMFW-Servers-RemoteDiagnostics-FPS-SMB-In''
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\RegistryPolicy''
+$key = ''SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules''
+$pol = Join-Path -Path $env:SystemRoot -ChildPath ''System32\GroupPolicy\Machine\Registry.pol''
+$module = Get-Module -ListAvailable -Name ''GPRegistryPolicyDsc'' | Where-Object { $_.Version -eq [version] ''1.3.1'' } | Select-Object -First 1
+Import-Module -Name (Join-Path -Path $module.ModuleBase -ChildPath ''Modules\GPRegistryPolicyFileParser'')
+$managed = @($keep | Where-Object { -not $_.StartsWith($prefix) })
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$entries = @()
+if (Test-Path -Path $pol) {
+    $entries = @(Read-GPRegistryPolicyFile -Path $pol)
+}
+$stale = @($entries | Where-Object { $_.Key -eq $key -and ($_.ValueName.StartsWith($prefix) -or $before -contains $_.ValueName) -and $keep -notcontains $_.ValueName })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+foreach ($entry in $stale) {
+    Remove-GPRegistryPolicyFileEntry -Path $pol -RegistryPolicy $entry
+    Remove-ItemProperty -Path (''HKLM:\'' + $key) -Name $entry.ValueName -ErrorAction SilentlyContinue
+}
+if ($stale.Count -gt 0) {
+    if (-not (Test-Path -Path ''HKLM:\SOFTWARE\Microsoft\GPRegistryPolicy'')) {
+        New-Item -Path ''HKLM:\SOFTWARE\Microsoft\GPRegistryPolicy'' -Force | Out-Null
+    }
+    New-ItemProperty -Path ''HKLM:\SOFTWARE\Microsoft\GPRegistryPolicy'' -Name ''RefreshRequired'' -Value 1 -Force | Out-Null
+}
+if (-not (Test-Path -Path $state)) {
+    New-Item -Path $state -Force | Out-Null
+}
+New-ItemProperty -Path $state -Name $policy -PropertyType MultiString -Value ([string[]] $managed) -Force | Out-Null
+'
+        }
+
         RefreshRegistryPolicy 'ActivateClientSideExtension'
         {
             IsSingleInstance = 'Yes'
-            DependsOn        = @('[RegistryPolicyFile]PolicyVersion', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SMB-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SpoolSvc-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-Dynamic-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-EPMap-UDP-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-ASYNC-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-WINMGMT-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-DCOM-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-MSRA-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-PNRP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-RAServer-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-TCP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-UDP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP6-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-SMB-In')
+            DependsOn        = @('[RegistryPolicyFile]PolicyVersion', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SMB-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-FPS-SpoolSvc-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-Dynamic-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-RPC-EPMap-UDP-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-ASYNC-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-ClientPush-WMI-WINMGMT-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-DCOM-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-MSRA-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-PNRP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-RAServer-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-TCP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteAssistance-RA-SSDP-UDP-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP4-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-ICMP6-ERQ-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-LLMNR-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Datagram-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Name-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-NB-Session-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-RPCSS-In', '[RegistryPolicyFile]CMFW-Servers-RemoteDiagnostics-FPS-SMB-In', '[Script]RemoveStaleRules')
         }
     }
 }

@@ -20,10 +20,9 @@ Configuration Workstations
 
         FirewallProfile 'Public'
         {
-            Name                    = 'Public'
-            Enabled                 = 'True'
-            DefaultInboundAction    = 'Block'
-            AllowLocalFirewallRules = 'False'
+            Name                 = 'Public'
+            Enabled              = 'True'
+            DefaultInboundAction = 'Block'
         }
 
         Firewall 'CMFW-Workstations-Branchcache-Discovery-UDP-In'
@@ -935,6 +934,292 @@ Configuration Workstations
             RemotePort    = @('12287')
             RemoteAddress = @('LocalSubnet')
             Description   = 'Wake On LAN packets the proxy sends to sleeping computers on the same subnet.'
+        }
+
+        Script 'RemoveStaleRules'
+        {
+            GetScript  = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Workstations''
+$prefix = ''CMFW-Workstations-''
+$keep = @(
+    ''CMFW-Workstations-Branchcache-Discovery-UDP-In''
+    ''CMFW-Workstations-Branchcache-Discovery-UDP-Out''
+    ''CMFW-Workstations-Branchcache-Retrieval-TCP-In''
+    ''CMFW-Workstations-Branchcache-Retrieval-TCP-Out''
+    ''CMFW-Workstations-ClientInstallGroupPolicy-Source-SMB-Out''
+    ''CMFW-Workstations-ClientInstallManual-Source-SMB-Out''
+    ''CMFW-Workstations-ClientInstallSoftwareDistribution-DP-SMB-Out''
+    ''CMFW-Workstations-ClientInstallSoftwareUpdatePoint-Source-SMB-Out''
+    ''CMFW-Workstations-ClientNotification-TCP-Out''
+    ''CMFW-Workstations-ClientPush-FPS-ICMP4-ERQ-In''
+    ''CMFW-Workstations-ClientPush-FPS-SMB-In''
+    ''CMFW-Workstations-ClientPush-WMI-RPCSS-In''
+    ''CMFW-Workstations-ClientPush-WMI-WINMGMT-In''
+    ''CMFW-Workstations-ClientRequests-HTTP-Out''
+    ''CMFW-Workstations-ClientRequests-HTTPS-Out''
+    ''CMFW-Workstations-ContentDownload-HTTP-Out''
+    ''CMFW-Workstations-ContentDownload-HTTPS-Out''
+    ''CMFW-Workstations-Custom-InventoryAgent-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-TCP-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-TCP-Out''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-UDP-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-UDP-Out''
+    ''CMFW-Workstations-FallbackStatusPoint-HTTP-Out''
+    ''CMFW-Workstations-GlobalCatalog-GC-LDAP-Out''
+    ''CMFW-Workstations-Multicast-Multicast-UDP-In''
+    ''CMFW-Workstations-Multicast-Multicast-UDP-Out''
+    ''CMFW-Workstations-Multicast-SMB-Out''
+    ''CMFW-Workstations-NdesPolicyModule-HTTP-Out''
+    ''CMFW-Workstations-NdesPolicyModule-HTTPS-Out''
+    ''CMFW-Workstations-PeerCache-Broadcast-UDP-In''
+    ''CMFW-Workstations-PeerCache-Broadcast-UDP-Out''
+    ''CMFW-Workstations-PeerCache-Download-TCP-In''
+    ''CMFW-Workstations-PeerCache-Download-TCP-Out''
+    ''CMFW-Workstations-RemoteAssistance-RA-DCOM-In''
+    ''CMFW-Workstations-RemoteAssistance-RA-MSRA-In''
+    ''CMFW-Workstations-RemoteAssistance-RA-MSRA-Out''
+    ''CMFW-Workstations-RemoteAssistance-RA-RAServer-In''
+    ''CMFW-Workstations-RemoteControl-TCP-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-Shadow-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-UserMode-TCP-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-UserMode-UDP-In''
+    ''CMFW-Workstations-RemoteDiagnostics-EventLog-RPC-In''
+    ''CMFW-Workstations-RemoteDiagnostics-FPS-RPCSS-In''
+    ''CMFW-Workstations-RemoteDiagnostics-FPS-SMB-In''
+    ''CMFW-Workstations-SoftwareUpdates-HTTP-Out''
+    ''CMFW-Workstations-SoftwareUpdates-HTTPS-Out''
+    ''CMFW-Workstations-StateMigrationPoint-HTTP-Out''
+    ''CMFW-Workstations-StateMigrationPoint-HTTPS-Out''
+    ''CMFW-Workstations-StateMigrationPoint-SMB-Out''
+    ''CMFW-Workstations-UncShares-SMB-Out''
+    ''CMFW-Workstations-WakeUpProxy-Echo-ICMPv4-In''
+    ''CMFW-Workstations-WakeUpProxy-Echo-ICMPv4-Out''
+    ''CMFW-Workstations-WakeUpProxy-Proxy-UDP-In''
+    ''CMFW-Workstations-WakeUpProxy-Proxy-UDP-Out''
+    ''CMFW-Workstations-WakeUpProxy-WOL-UDP-Out''
+)
+$managed = @(
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+@{ Result = ''stale: '' + ($stale -join '','') + ''; released: '' + ($released -join '','') }
+'
+            TestScript = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Workstations''
+$prefix = ''CMFW-Workstations-''
+$keep = @(
+    ''CMFW-Workstations-Branchcache-Discovery-UDP-In''
+    ''CMFW-Workstations-Branchcache-Discovery-UDP-Out''
+    ''CMFW-Workstations-Branchcache-Retrieval-TCP-In''
+    ''CMFW-Workstations-Branchcache-Retrieval-TCP-Out''
+    ''CMFW-Workstations-ClientInstallGroupPolicy-Source-SMB-Out''
+    ''CMFW-Workstations-ClientInstallManual-Source-SMB-Out''
+    ''CMFW-Workstations-ClientInstallSoftwareDistribution-DP-SMB-Out''
+    ''CMFW-Workstations-ClientInstallSoftwareUpdatePoint-Source-SMB-Out''
+    ''CMFW-Workstations-ClientNotification-TCP-Out''
+    ''CMFW-Workstations-ClientPush-FPS-ICMP4-ERQ-In''
+    ''CMFW-Workstations-ClientPush-FPS-SMB-In''
+    ''CMFW-Workstations-ClientPush-WMI-RPCSS-In''
+    ''CMFW-Workstations-ClientPush-WMI-WINMGMT-In''
+    ''CMFW-Workstations-ClientRequests-HTTP-Out''
+    ''CMFW-Workstations-ClientRequests-HTTPS-Out''
+    ''CMFW-Workstations-ContentDownload-HTTP-Out''
+    ''CMFW-Workstations-ContentDownload-HTTPS-Out''
+    ''CMFW-Workstations-Custom-InventoryAgent-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-TCP-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-TCP-Out''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-UDP-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-UDP-Out''
+    ''CMFW-Workstations-FallbackStatusPoint-HTTP-Out''
+    ''CMFW-Workstations-GlobalCatalog-GC-LDAP-Out''
+    ''CMFW-Workstations-Multicast-Multicast-UDP-In''
+    ''CMFW-Workstations-Multicast-Multicast-UDP-Out''
+    ''CMFW-Workstations-Multicast-SMB-Out''
+    ''CMFW-Workstations-NdesPolicyModule-HTTP-Out''
+    ''CMFW-Workstations-NdesPolicyModule-HTTPS-Out''
+    ''CMFW-Workstations-PeerCache-Broadcast-UDP-In''
+    ''CMFW-Workstations-PeerCache-Broadcast-UDP-Out''
+    ''CMFW-Workstations-PeerCache-Download-TCP-In''
+    ''CMFW-Workstations-PeerCache-Download-TCP-Out''
+    ''CMFW-Workstations-RemoteAssistance-RA-DCOM-In''
+    ''CMFW-Workstations-RemoteAssistance-RA-MSRA-In''
+    ''CMFW-Workstations-RemoteAssistance-RA-MSRA-Out''
+    ''CMFW-Workstations-RemoteAssistance-RA-RAServer-In''
+    ''CMFW-Workstations-RemoteControl-TCP-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-Shadow-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-UserMode-TCP-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-UserMode-UDP-In''
+    ''CMFW-Workstations-RemoteDiagnostics-EventLog-RPC-In''
+    ''CMFW-Workstations-RemoteDiagnostics-FPS-RPCSS-In''
+    ''CMFW-Workstations-RemoteDiagnostics-FPS-SMB-In''
+    ''CMFW-Workstations-SoftwareUpdates-HTTP-Out''
+    ''CMFW-Workstations-SoftwareUpdates-HTTPS-Out''
+    ''CMFW-Workstations-StateMigrationPoint-HTTP-Out''
+    ''CMFW-Workstations-StateMigrationPoint-HTTPS-Out''
+    ''CMFW-Workstations-StateMigrationPoint-SMB-Out''
+    ''CMFW-Workstations-UncShares-SMB-Out''
+    ''CMFW-Workstations-WakeUpProxy-Echo-ICMPv4-In''
+    ''CMFW-Workstations-WakeUpProxy-Echo-ICMPv4-Out''
+    ''CMFW-Workstations-WakeUpProxy-Proxy-UDP-In''
+    ''CMFW-Workstations-WakeUpProxy-Proxy-UDP-Out''
+    ''CMFW-Workstations-WakeUpProxy-WOL-UDP-Out''
+)
+$managed = @(
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+return ($stale.Count -eq 0 -and $released.Count -eq 0 -and $recorded)
+'
+            SetScript  = '# Rules this policy wrote before and no longer has: its CMFW- rules that are not in
+# the list below, and Windows'' own rules it managed (recorded on this node) that it
+# no longer manages, which go back to Windows'' defaults (disabled, default scope).
+$policy = ''Workstations''
+$prefix = ''CMFW-Workstations-''
+$keep = @(
+    ''CMFW-Workstations-Branchcache-Discovery-UDP-In''
+    ''CMFW-Workstations-Branchcache-Discovery-UDP-Out''
+    ''CMFW-Workstations-Branchcache-Retrieval-TCP-In''
+    ''CMFW-Workstations-Branchcache-Retrieval-TCP-Out''
+    ''CMFW-Workstations-ClientInstallGroupPolicy-Source-SMB-Out''
+    ''CMFW-Workstations-ClientInstallManual-Source-SMB-Out''
+    ''CMFW-Workstations-ClientInstallSoftwareDistribution-DP-SMB-Out''
+    ''CMFW-Workstations-ClientInstallSoftwareUpdatePoint-Source-SMB-Out''
+    ''CMFW-Workstations-ClientNotification-TCP-Out''
+    ''CMFW-Workstations-ClientPush-FPS-ICMP4-ERQ-In''
+    ''CMFW-Workstations-ClientPush-FPS-SMB-In''
+    ''CMFW-Workstations-ClientPush-WMI-RPCSS-In''
+    ''CMFW-Workstations-ClientPush-WMI-WINMGMT-In''
+    ''CMFW-Workstations-ClientRequests-HTTP-Out''
+    ''CMFW-Workstations-ClientRequests-HTTPS-Out''
+    ''CMFW-Workstations-ContentDownload-HTTP-Out''
+    ''CMFW-Workstations-ContentDownload-HTTPS-Out''
+    ''CMFW-Workstations-Custom-InventoryAgent-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-TCP-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-TCP-Out''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-UDP-In''
+    ''CMFW-Workstations-DeliveryOptimization-Peer-UDP-Out''
+    ''CMFW-Workstations-FallbackStatusPoint-HTTP-Out''
+    ''CMFW-Workstations-GlobalCatalog-GC-LDAP-Out''
+    ''CMFW-Workstations-Multicast-Multicast-UDP-In''
+    ''CMFW-Workstations-Multicast-Multicast-UDP-Out''
+    ''CMFW-Workstations-Multicast-SMB-Out''
+    ''CMFW-Workstations-NdesPolicyModule-HTTP-Out''
+    ''CMFW-Workstations-NdesPolicyModule-HTTPS-Out''
+    ''CMFW-Workstations-PeerCache-Broadcast-UDP-In''
+    ''CMFW-Workstations-PeerCache-Broadcast-UDP-Out''
+    ''CMFW-Workstations-PeerCache-Download-TCP-In''
+    ''CMFW-Workstations-PeerCache-Download-TCP-Out''
+    ''CMFW-Workstations-RemoteAssistance-RA-DCOM-In''
+    ''CMFW-Workstations-RemoteAssistance-RA-MSRA-In''
+    ''CMFW-Workstations-RemoteAssistance-RA-MSRA-Out''
+    ''CMFW-Workstations-RemoteAssistance-RA-RAServer-In''
+    ''CMFW-Workstations-RemoteControl-TCP-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-Shadow-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-UserMode-TCP-In''
+    ''CMFW-Workstations-RemoteDesktop-RDP-UserMode-UDP-In''
+    ''CMFW-Workstations-RemoteDiagnostics-EventLog-RPC-In''
+    ''CMFW-Workstations-RemoteDiagnostics-FPS-RPCSS-In''
+    ''CMFW-Workstations-RemoteDiagnostics-FPS-SMB-In''
+    ''CMFW-Workstations-SoftwareUpdates-HTTP-Out''
+    ''CMFW-Workstations-SoftwareUpdates-HTTPS-Out''
+    ''CMFW-Workstations-StateMigrationPoint-HTTP-Out''
+    ''CMFW-Workstations-StateMigrationPoint-HTTPS-Out''
+    ''CMFW-Workstations-StateMigrationPoint-SMB-Out''
+    ''CMFW-Workstations-UncShares-SMB-Out''
+    ''CMFW-Workstations-WakeUpProxy-Echo-ICMPv4-In''
+    ''CMFW-Workstations-WakeUpProxy-Echo-ICMPv4-Out''
+    ''CMFW-Workstations-WakeUpProxy-Proxy-UDP-In''
+    ''CMFW-Workstations-WakeUpProxy-Proxy-UDP-Out''
+    ''CMFW-Workstations-WakeUpProxy-WOL-UDP-Out''
+)
+$managed = @(
+)
+$state = ''HKLM:\SOFTWARE\cmfw\DSC\Firewall''
+$before = @(Get-ItemProperty -Path $state -ErrorAction SilentlyContinue | ForEach-Object { $_.$policy } | Where-Object { $_ })
+$stale = @(Get-NetFirewallRule -PolicyStore PersistentStore -Name ($prefix + ''*'') -ErrorAction SilentlyContinue | Where-Object { $keep -notcontains $_.Name } | ForEach-Object { $_.Name })
+$released = @($before | Where-Object { $managed -notcontains $_ })
+$recorded = (@($before | Sort-Object) -join '','') -eq (@($managed | Sort-Object) -join '','')
+# Windows'' defaults of the rules cmfw may manage under their own IDs: profiles, scope.
+$defaults = @{
+    ''FPS-ICMP4-ERQ-In'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP4-ERQ-In-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP4-ERQ-Out'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP4-ERQ-Out-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP6-ERQ-In'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP6-ERQ-In-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-ICMP6-ERQ-Out'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-ICMP6-ERQ-Out-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-LLMNR-In-UDP'' = @(''Any'', ''LocalSubnet'')
+    ''FPS-LLMNR-Out-UDP'' = @(''Any'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-In-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-In-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Datagram-Out-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Datagram-Out-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Name-In-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Name-In-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Name-Out-UDP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Name-Out-UDP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Session-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Session-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-NB_Session-Out-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-NB_Session-Out-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-RPCSS-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-RPCSS-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SMB-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SMB-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SMB-Out-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SMB-Out-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''FPS-SpoolSvc-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''FPS-SpoolSvc-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-DCOM-In-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-In-TCP-EdgeScope'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-In-TCP-EdgeScope-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-Out-TCP'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-Out-TCP-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-In-EdgeScope'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-In-EdgeScope-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-OUT'' = @(''Public'', ''Any'')
+    ''RemoteAssistance-PnrpSvc-UDP-OUT-Active'' = @(''Domain, Private'', ''Any'')
+    ''RemoteAssistance-RAServer-In-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-RAServer-Out-TCP-NoScope-Active'' = @(''Domain'', ''Any'')
+    ''RemoteAssistance-SSDPSrv-In-TCP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-In-UDP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-Out-TCP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteAssistance-SSDPSrv-Out-UDP-Active'' = @(''Domain, Private'', ''LocalSubnet'')
+    ''RemoteDesktop-Shadow-In-TCP'' = @(''Any'', ''Any'')
+    ''RemoteDesktop-UserMode-In-TCP'' = @(''Any'', ''Any'')
+    ''RemoteDesktop-UserMode-In-UDP'' = @(''Any'', ''Any'')
+    ''WMI-ASYNC-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-ASYNC-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''WMI-RPCSS-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-RPCSS-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+    ''WMI-WINMGMT-In-TCP'' = @(''Private, Public'', ''LocalSubnet'')
+    ''WMI-WINMGMT-In-TCP-NoScope'' = @(''Domain'', ''Any'')
+}
+foreach ($name in $stale) {
+    Remove-NetFirewallRule -PolicyStore PersistentStore -Name $name
+}
+foreach ($id in $released) {
+    $default = $defaults[$id]
+    if ($default) {
+        Set-NetFirewallRule -PolicyStore PersistentStore -Name $id -Enabled False -Profile $default[0] -RemoteAddress $default[1] -ErrorAction SilentlyContinue
+    }
+}
+if (-not (Test-Path -Path $state)) {
+    New-Item -Path $state -Force | Out-Null
+}
+New-ItemProperty -Path $state -Name $policy -PropertyType MultiString -Value ([string[]] $managed) -Force | Out-Null
+'
         }
     }
 }
