@@ -104,7 +104,7 @@ def render(
     registered formats (:func:`builder.formats.emitters`).
     """
     with _cyclic_gc_paused():
-        moment = build_time(timestamp)
+        moment = build_time(timestamp, matrix=matrix_path)
         found = tuple(emitters) if emitters is not None else formats.emitters()
         formats.check_order(found)
         checked = validate(matrix_path, catalog, emitters=found)

@@ -145,7 +145,8 @@ def validate(matrix: str, fmt: str) -> None:
 @click.option(
     "--timestamp",
     metavar="TIME",
-    help="Backup time to record (ISO 8601 or seconds since 1970); default SOURCE_DATE_EPOCH, else 2020-01-01.",
+    help="Backup time to record: ISO 8601, seconds since 1970, or 'git' (the matrix's last commit); "
+    "default SOURCE_DATE_EPOCH, else 2020-01-01.",
 )
 @click.option("--zip", "make_zip", is_flag=True, help="Also write DIR/package.zip: the whole package, reproducibly zipped.")
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 listing the files in DIR a build would change.")

@@ -67,3 +67,32 @@ def test_artifact_validation_failure_writes_nothing(tmp_path: Path, monkeypatch:
     with pytest.raises(ArtifactError, match="rules.json: broken"):
         build(EXAMPLE, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_timestamp_git_takes_the_last_commit_of_the_matrix(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@example.com", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@example.com", GIT_COMMITTER_DATE="2026-03-04T05:06:07+00:00",
+               GIT_AUTHOR_DATE="2026-03-04T05:06:07+00:00")
+    matrix = repo / "firewall.yaml"
+    shutil.copy(EXAMPLE, matrix)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    git("init", "-q")
+    with pytest.raises(InputError, match="no commit time for this file"):
+        render(matrix, timestamp="git")  # not committed yet: said, not guessed
+    git("add", "firewall.yaml")
+    git("commit", "-q", "-m", "matrix")
+    files = render(matrix, timestamp="git").files
+    assert b"<BackupTime><![CDATA[2026-03-04T05:06:07]]></BackupTime>" in files["gpo/manifest.xml"]
+    # A later commit that does not touch the matrix changes nothing.
+    env["GIT_COMMITTER_DATE"] = "2026-05-01T00:00:00+00:00"
+    (repo / "notes.txt").write_text("x")
+    git("add", "notes.txt")
+    git("commit", "-q", "-m", "notes")
+    assert render(matrix, timestamp="git").files == files
