@@ -18,11 +18,24 @@ GPO_NAMESPACE = uuid.UUID("5dc36caf-97ad-5348-bb1a-8a7561e8c34d")
 ID_PREFIX = "CMFW"
 
 
-def gpo_guid(domain: str, policy_name: str) -> str:
-    """The stable GPO GUID of a policy: same domain and name (any case), same GUID."""
-    name = unicodedata.normalize("NFC", policy_name).casefold()
-    value = uuid.uuid5(GPO_NAMESPACE, f"{domain.lower()}\x00{name}")
+def gpo_guid(domain: str, policy_key: str) -> str:
+    """The GPO GUID of a policy in its backup: the same domain and policy id (any case),
+    the same GUID, whatever the policy's name. (Active Directory gives the GPO its own
+    GUID when the GPO is created; the deploy scripts find it by its :func:`gpo_marker`.)"""
+    key = unicodedata.normalize("NFC", policy_key).casefold()
+    value = uuid.uuid5(GPO_NAMESPACE, f"{domain.lower()}\x00{key}")
     return "{" + str(value).upper() + "}"
+
+
+#: The marker's shape; the deploy scripts parse the first line of a GPO's comment with it.
+MARKER_PATTERN = r"^Managed by cmfw: domain ([^,]+), (?:owner ([^,]+), )?policy ([A-Za-z][A-Za-z0-9]*)\."
+
+
+def gpo_marker(domain: str, owner: str, policy_key: str) -> str:
+    """The first line of a deployed GPO's comment: who manages it, for which domain and
+    policy id. The deploy scripts find a policy's GPO by it, whatever its display name."""
+    who = f"owner {owner}, " if owner else ""
+    return f"Managed by cmfw: domain {domain.lower()}, {who}policy {policy_key}. Edit the matrix, not this GPO."
 
 
 def policy_prefix(policy_key: str) -> str:

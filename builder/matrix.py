@@ -23,7 +23,7 @@ from .addresses import canonical_address
 from .catalog import Catalog, load_catalog
 from .catalog.types import wsus_https
 from .dn import DnError, domain_dn, format_dn, parse_dn
-from .model import DscOptions, GpoLink
+from .model import DscOptions, GpoLink, IntuneOptions
 from .errors import InputError, Problem
 from .ports import canonical_port
 from .jsonschemas import schema_problems, suggest
@@ -101,6 +101,7 @@ class PolicySpec:
     dsc: DscOptions = field(default_factory=DscOptions)
     links: tuple[GpoLink, ...] = ()
     acknowledge: dict[str, str] = field(default_factory=dict)
+    intune: IntuneOptions = field(default_factory=IntuneOptions)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ class Matrix:
     acknowledge: dict[str, str] = field(default_factory=dict)
     #: The matrix-wide ``ports:`` (canonical; ``software_update_points`` typed).
     ports: dict[str, Any] = field(default_factory=dict)
+    #: Which matrix owns the domain's cmfw GPOs (``owner:``), empty when not said.
+    owner: str = ""
 
     def problem(self, path: KeyPath, message: str) -> Problem:
         return self.document.problem(path, message)
@@ -179,6 +182,7 @@ class _Checker:
             document=self.doc,
             acknowledge=acknowledge,
             ports=base_ports,
+            owner=data.get("owner", ""),
         )
 
     # -- addresses ---------------------------------------------------------------------
@@ -325,6 +329,7 @@ class _Checker:
                     dsc=self._dsc(path + ("dsc",), item.get("dsc", {})),
                     links=self._links(path + ("links",), item.get("links", [])),
                     acknowledge=self._acknowledge(path + ("acknowledge",), item.get("acknowledge", {})),
+                    intune=self._intune(path + ("intune",), item.get("intune", {})),
                 )
             )
         return out
@@ -362,6 +367,23 @@ class _Checker:
             seen.setdefault(canonical.casefold(), i)
             out.append(GpoLink(canonical, spec.get("order"), spec.get("enforced", False), spec.get("enabled", True)))
         return tuple(out)
+
+    def _intune(self, path: KeyPath, raw: dict[str, Any]) -> IntuneOptions:
+        """The policy's Intune options over the matrix-wide ones (a name is per policy only)."""
+        top = self.doc.data.get("intune", {})
+        if "name" in top:
+            self.fail(("intune", "name"), "an Intune policy name is given per policy, not for all")
+        merged = {**top, **raw}
+        for i, group in enumerate(merged.get("groups", [])):
+            self.text((path if "groups" in raw else ("intune",)) + ("groups", i), group)
+        self.text(path + ("name",), raw.get("name"))
+        return IntuneOptions(
+            enabled=merged.get("enabled", False),
+            name=raw.get("name", ""),
+            groups=tuple(merged.get("groups", ())),
+            unsupported=merged.get("unsupported", "refuse"),
+            technologies=merged.get("technologies", "mdm"),
+        )
 
     def _dsc(self, path: KeyPath, raw: dict[str, Any]) -> DscOptions:
         merged = {**self.doc.data.get("dsc", {}), **raw}

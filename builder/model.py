@@ -175,6 +175,22 @@ class DscOptions:
 
 
 @dataclass(frozen=True)
+class IntuneOptions:
+    """Whether and how a policy becomes Intune firewall rule policies (docs/intune.md).
+
+    ``unsupported``: ``refuse`` a rule Intune cannot carry, or ``omit`` it (lint reports
+    it); ``technologies``: ``mdm`` (Intune-managed devices) or ``configManager``
+    (tenant-attached ConfigMgr devices); ``groups``: Entra ID groups to assign to.
+    """
+
+    enabled: bool = False
+    name: str = ""
+    groups: tuple[str, ...] = ()
+    unsupported: str = "refuse"
+    technologies: str = "mdm"
+
+
+@dataclass(frozen=True)
 class GpoLink:
     """Where an import script links a GPO: a canonical DN, with GPMC's link options.
 
@@ -200,9 +216,8 @@ class FeatureChoice:
 class Policy:
     """One GPO's worth of rules.
 
-    ``key`` is the short, stable name that prefixes every rule ID of the policy;
-    ``gpo_guid`` is derived from the domain and the policy name, so it never changes
-    between builds.
+    ``key`` is the policy's identity: the short, stable name that prefixes every rule
+    ID; ``gpo_guid`` is derived from the domain and the key, so it survives a rename.
     """
 
     name: str
@@ -214,6 +229,7 @@ class Policy:
     profile_settings: tuple[ProfileSetting, ...] = ()
     dsc: DscOptions = field(default_factory=DscOptions)
     links: tuple[GpoLink, ...] = ()
+    intune: IntuneOptions = field(default_factory=IntuneOptions)
     #: Where in the matrix each rule comes from (rule ID → key path), so that a problem
     #: any later stage finds with a rule is reported at the entry to change. Known only
     #: for policies resolved from a matrix; not part of a policy's value.
@@ -231,6 +247,8 @@ class PolicySet:
     policies: tuple[Policy, ...] = ()
     catalog_version: str = ""
     notes: tuple[str, ...] = field(default=())
+    #: The matrix's ``owner``: which matrix the domain's cmfw GPOs belong to (their marker).
+    owner: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policies", tuple(sorted(self.policies, key=lambda p: p.key.casefold())))

@@ -26,7 +26,9 @@ def resolve(matrix: Matrix, catalog: Catalog | None = None) -> PolicySet:
     policies = [resolver.policy(spec) for spec in matrix.policies]
     if resolver.problems:
         raise InputError(resolver.problems)
-    return PolicySet(domain=matrix.domain, policies=tuple(policies), catalog_version=resolver.catalog.version)
+    return PolicySet(
+        domain=matrix.domain, policies=tuple(policies), catalog_version=resolver.catalog.version, owner=matrix.owner
+    )
 
 
 class _Resolver:
@@ -59,13 +61,14 @@ class _Resolver:
         return Policy(
             name=spec.name,
             key=spec.key,
-            gpo_guid=gpo_guid(self.matrix.domain, spec.name),
+            gpo_guid=gpo_guid(self.matrix.domain, spec.key),
             description=spec.description,
             features=choices,
             rules=tuple(rules),
             profile_settings=profilesettings.from_matrix(spec.profile_settings),
             dsc=spec.dsc,
             links=spec.links,
+            intune=spec.intune,
             origins=origins,
         )
 

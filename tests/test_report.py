@@ -127,7 +127,7 @@ def test_markdown_cells_stay_in_their_column(value: str) -> None:
 def test_report_md_is_a_short_summary(files: dict[str, bytes]) -> None:
     text = files["report.md"].decode()
     assert text.startswith("### Windows Firewall policy for corp.contoso.com\n")
-    assert "| ConfigMgr Clients - Workstations | `{89523B39-2C78-520A-8107-2985F17A0C76}` | 55 | 24 | 31 | 0 open, 9 acknowledged | 63 of 63 as expected |" in text
+    assert "| ConfigMgr Clients - Workstations | `{B3606D8A-432C-581D-BB73-070A108F4806}` | 55 | 24 | 31 | 0 open, 9 acknowledged | 63 of 63 as expected |" in text
     assert "**Lint: no open findings.**" in text and "22 acknowledged findings" in text
     assert len(text.splitlines()) < 60
 

@@ -167,10 +167,10 @@ def test_rule_ids_are_unique_and_stable_across_the_example() -> None:
 
 
 def test_gpo_guids() -> None:
-    guid = gpo_guid("corp.contoso.com", "ConfigMgr Clients - Workstations")
-    assert guid == "{89523B39-2C78-520A-8107-2985F17A0C76}"  # frozen: changing it orphans every GPO
-    assert gpo_guid("CORP.contoso.com", "configmgr clients - WORKSTATIONS") == guid
-    assert gpo_guid("corp.fabrikam.com", "ConfigMgr Clients - Workstations") != guid
+    guid = gpo_guid("corp.contoso.com", "Workstations")
+    assert guid == "{B3606D8A-432C-581D-BB73-070A108F4806}"  # frozen: changing it changes every backup's GPO GUID
+    assert gpo_guid("CORP.contoso.com", "WORKSTATIONS") == guid
+    assert gpo_guid("corp.fabrikam.com", "Workstations") != guid
 
 
 def test_software_update_points_with_servers_get_rules_of_their_own() -> None:

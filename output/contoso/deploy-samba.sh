@@ -39,12 +39,12 @@ EOF
 # key, display name, registry.pol in this package, number of firewall rules
 # shellcheck disable=SC2016,SC1111,SC1112
 POLICIES=(
-    'Consoles' 'ConfigMgr Console Workstations' 'gpo/{80489061-175F-5BB3-953B-1E4D1345443D}/DomainSysvol/GPO/Machine/registry.pol' 2
-    'Kiosks' 'ConfigMgr Clients - Kiosks' 'gpo/{E8A6B496-58AC-583F-8E14-B34881E9DCCB}/DomainSysvol/GPO/Machine/registry.pol' 13
-    'Laptops' 'ConfigMgr Clients - Laptops' 'gpo/{5BC7EC1C-F3C9-5EFB-89B6-A4CACCE8C114}/DomainSysvol/GPO/Machine/registry.pol' 20
-    'PxeDPs' 'ConfigMgr PXE Distribution Points' 'gpo/{7D50024C-2E29-524B-B970-D41F73F12037}/DomainSysvol/GPO/Machine/registry.pol' 6
-    'Servers' 'ConfigMgr Member Servers' 'gpo/{59014A02-ECFC-5FD9-BF60-F8A6DD688C41}/DomainSysvol/GPO/Machine/registry.pol' 27
-    'Workstations' 'ConfigMgr Clients - Workstations' 'gpo/{13832B75-3929-51DE-932A-96D50D8C9838}/DomainSysvol/GPO/Machine/registry.pol' 55
+    'Consoles' 'ConfigMgr Console Workstations' 'gpo/{0637D0D3-3DBF-5CC3-9348-E43BB91CDFB0}/DomainSysvol/GPO/Machine/registry.pol' 2
+    'Kiosks' 'ConfigMgr Clients - Kiosks' 'gpo/{6A1A1018-8CE4-5905-8942-6BE79B0F2640}/DomainSysvol/GPO/Machine/registry.pol' 13
+    'Laptops' 'ConfigMgr Clients - Laptops' 'gpo/{4061A585-E12A-5240-82B9-238B20ACCE03}/DomainSysvol/GPO/Machine/registry.pol' 20
+    'PxeDPs' 'ConfigMgr PXE Distribution Points' 'gpo/{B13AF0BE-C96D-50EE-92B8-883999C4931B}/DomainSysvol/GPO/Machine/registry.pol' 6
+    'Servers' 'ConfigMgr Member Servers' 'gpo/{060498A5-89F8-54F1-ACDF-FEF3812BF610}/DomainSysvol/GPO/Machine/registry.pol' 27
+    'Workstations' 'ConfigMgr Clients - Workstations' 'gpo/{93760661-1815-585F-A882-EC88AAD1A72F}/DomainSysvol/GPO/Machine/registry.pol' 55
 )
 # key, target DN, link order (unused by Samba), enforced, enabled
 # shellcheck disable=SC2016,SC1111,SC1112

@@ -8,7 +8,7 @@
     NonNodeData = @{
         PolicyName  = 'ConfigMgr Console Workstations'
         Description = 'Admin workstations that run the ConfigMgr console.'
-        GpoGuid     = '{544EFFBD-AD48-5753-8AB1-BF82691A82AF}'
+        GpoGuid     = '{A9BE6C11-3EC2-56D7-9640-FF9F112096BD}'
         Generator   = 'cmfw'
     }
 }

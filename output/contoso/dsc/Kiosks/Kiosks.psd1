@@ -8,7 +8,7 @@
     NonNodeData = @{
         PolicyName  = 'ConfigMgr Clients - Kiosks'
         Description = 'Kiosks, managed with Windows'' predefined rule IDs so GPMC lists the rules as predefined.'
-        GpoGuid     = '{993BE10A-4C71-5FC1-B8ED-7495F3D611AC}'
+        GpoGuid     = '{CBB03AC3-7056-5189-A863-774A27EF6C16}'
         Generator   = 'cmfw'
     }
 }

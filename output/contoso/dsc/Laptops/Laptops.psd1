@@ -8,7 +8,7 @@
     NonNodeData = @{
         PolicyName  = 'ConfigMgr Clients - Laptops'
         Description = 'Roaming laptops, managed over the internet through the cloud management gateway.'
-        GpoGuid     = '{9ABF9DB5-147C-58C2-A39B-EBB1BDD7413F}'
+        GpoGuid     = '{C867DDB0-B376-5765-ACB6-0DC0ECA8EBD5}'
         Generator   = 'cmfw'
     }
 }

@@ -8,7 +8,7 @@
     NonNodeData = @{
         PolicyName  = 'ConfigMgr PXE Distribution Points'
         Description = ''
-        GpoGuid     = '{F9A37441-C426-50D1-A66E-DDE1C615E89A}'
+        GpoGuid     = '{D1730A78-7BE0-5D21-8492-B97390ECD3C6}'
         Generator   = 'cmfw'
     }
 }

@@ -11,7 +11,7 @@
     NonNodeData = @{
         PolicyName  = 'ConfigMgr Member Servers'
         Description = 'Servers still installed by client push, with the seed page''s recipes.'
-        GpoGuid     = '{5C74BEE8-F399-5979-A509-66937AC15E99}'
+        GpoGuid     = '{BF5D9B6F-5C46-5F48-BA5F-B287CB13CBA1}'
         Generator   = 'cmfw'
     }
 }

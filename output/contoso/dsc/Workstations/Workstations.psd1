@@ -8,7 +8,7 @@
     NonNodeData = @{
         PolicyName  = 'ConfigMgr Clients - Workstations'
         Description = 'Desktops in the Workstations OU.'
-        GpoGuid     = '{89523B39-2C78-520A-8107-2985F17A0C76}'
+        GpoGuid     = '{B3606D8A-432C-581D-BB73-070A108F4806}'
         Generator   = 'cmfw'
     }
 }
