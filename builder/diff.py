@@ -3,9 +3,11 @@
 Each side is a matrix (built in memory), a cmfw build, a GPO backup root or
 folder, a ``registry.pol``, an LGPO text file or a MOF. Both sides are read the
 same way, from the firewall artifacts, so a matrix compares with what is already
-in a build or in a backup taken from a domain controller. GPOs pair up by display
-name (a single unnamed file on each side pairs with the other), rules by ID
-(without regard to case, as Windows compares registry value names).
+in a build or in a backup taken from a domain controller. GPOs pair up by the GPO
+GUID of their backup, which follows the policy ``id``, so a renamed policy reads
+as a rename; those without a partner then pair by display name (a single unnamed
+file on each side pairs with the other). Rules pair by ID (without regard to case,
+as Windows compares registry value names).
 
 The result is data (:class:`Diff`); :func:`format_diff` and :func:`diff_document`
 turn it into text or the documented JSON (``cmfw-diff/1``).
@@ -47,7 +49,8 @@ class RuleChange:
 
 @dataclass(frozen=True)
 class PolicyDiff:
-    """How one GPO differs; ``status`` is ``added``, ``removed`` or ``changed``."""
+    """How one GPO differs; ``status`` is ``added``, ``removed`` or ``changed``.
+    ``renamed_from`` is side A's display name when side B's differs (same GPO GUID)."""
 
     name: str
     status: str
@@ -56,6 +59,7 @@ class PolicyDiff:
     changed: tuple[RuleChange, ...] = ()
     settings: tuple[Change, ...] = ()
     links: tuple[Change, ...] = ()
+    renamed_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,17 +127,8 @@ def diff_paths(a: str | Path, b: str | Path, labels: tuple[str, str] | None = No
 
 
 def diff_sides(a: Side, b: Side) -> Diff:
-    pairs: list[tuple[str, GpoContent | None, GpoContent | None]] = []
-    if len(a.gpos) == 1 and len(b.gpos) == 1 and not (a.gpos[0].name and b.gpos[0].name):
-        pairs.append((a.gpos[0].name or b.gpos[0].name or b.gpos[0].source, a.gpos[0], b.gpos[0]))
-    else:
-        left = {_gpo_key(g): g for g in a.gpos}
-        right = {_gpo_key(g): g for g in b.gpos}
-        for key in sorted(set(left) | set(right)):
-            ga, gb = left.get(key), right.get(key)
-            pairs.append(((ga or gb).name or key, ga, gb))  # type: ignore[union-attr]
     policies = []
-    for name, ga, gb in pairs:
+    for name, ga, gb in _pairs(a.gpos, b.gpos):
         links: tuple[Change, ...] = ()
         if a.links is not None and b.links is not None and ga is not None and gb is not None:
             links = _links_diff(a.links.get(ga.name, ()), b.links.get(gb.name, ()))
@@ -141,6 +136,31 @@ def diff_sides(a: Side, b: Side) -> Diff:
         if found is not None:
             policies.append(found)
     return Diff(a, b, tuple(policies))
+
+
+Pair = tuple[str, GpoContent | None, GpoContent | None]
+
+
+def _pairs(a: tuple[GpoContent, ...], b: tuple[GpoContent, ...]) -> list[Pair]:
+    """Side A's and side B's GPOs paired: by GPO GUID, then by display name."""
+    if len(a) == 1 and len(b) == 1 and not (a[0].name and b[0].name):
+        return [(a[0].name or b[0].name or b[0].source, a[0], b[0])]
+    pairs: list[Pair] = []
+    right_by_guid = {g.gpo_guid.upper(): g for g in b if g.gpo_guid}
+    left_rest, taken = [], set()
+    for ga in a:
+        gb = right_by_guid.get(ga.gpo_guid.upper()) if ga.gpo_guid else None
+        if gb is None:
+            left_rest.append(ga)
+        else:
+            taken.add(id(gb))
+            pairs.append((gb.name or ga.name or gb.source, ga, gb))
+    left = {_gpo_key(g): g for g in left_rest}
+    right = {_gpo_key(g): g for g in b if id(g) not in taken}
+    for key in sorted(set(left) | set(right)):
+        ga, gb = left.get(key), right.get(key)
+        pairs.append(((ga or gb).name or key, ga, gb))  # type: ignore[union-attr]
+    return sorted(pairs, key=lambda pair: pair[0].casefold())
 
 
 def _links_diff(a: tuple[GpoLink, ...], b: tuple[GpoLink, ...]) -> tuple[Change, ...]:
@@ -184,9 +204,10 @@ def _diff_gpo(name: str, a: GpoContent | None, b: GpoContent | None, links: tupl
         if changes:
             changed.append(RuleChange(right[key].id, right[key].name, changes))
     settings = _settings_diff(a, b)
-    if not (added or removed or changed or settings or links):
+    renamed_from = a.name if a.name and b.name and a.name != b.name else None
+    if not (added or removed or changed or settings or links or renamed_from):
         return None
-    return PolicyDiff(name, "changed", added, removed, tuple(changed), settings, links)
+    return PolicyDiff(name, "changed", added, removed, tuple(changed), settings, links, renamed_from)
 
 
 def _rule_changes(a: Rule, b: Rule) -> tuple[Change, ...]:
@@ -220,6 +241,7 @@ def diff_document(diff: Diff) -> dict[str, Any]:
             {
                 "name": p.name,
                 "status": p.status,
+                "renamed_from": p.renamed_from,
                 "rules_added": [rule_to_dict(r) for r in p.added],
                 "rules_removed": [rule_to_dict(r) for r in p.removed],
                 "rules_changed": [
@@ -240,6 +262,7 @@ def _summary(diff: Diff) -> dict[str, int]:
         "policies_added": sum(p.status == "added" for p in ps),
         "policies_removed": sum(p.status == "removed" for p in ps),
         "policies_changed": sum(p.status == "changed" for p in ps),
+        "policies_renamed": sum(p.renamed_from is not None for p in ps),
         "rules_added": sum(len(p.added) for p in ps),
         "rules_removed": sum(len(p.removed) for p in ps),
         "rules_changed": sum(len(p.changed) for p in ps),
@@ -261,6 +284,8 @@ def format_diff(diff: Diff) -> str:
             lines.append(f"+ {p.name}: new GPO, {plural(len(p.added), 'rule')}")
         elif p.status == "removed":
             lines.append(f"- {p.name}: GPO removed, with {plural(len(p.removed), 'rule')}")
+        elif p.renamed_from is not None:
+            lines.append(f"~ {p.name} (renamed from {p.renamed_from!r}, same GPO GUID)")
         else:
             lines.append(f"~ {p.name}")
         lines += [f"    + {r.id}  {describe_rule(r)}" for r in p.added]
@@ -277,6 +302,7 @@ def format_diff(diff: Diff) -> str:
     s = _summary(diff)
     counted = [
         ("policies_changed", "GPO", "changed"), ("policies_added", "GPO", "added"), ("policies_removed", "GPO", "removed"),
+        ("policies_renamed", "GPO", "renamed"),
         ("rules_added", "rule", "added"), ("rules_removed", "rule", "removed"), ("rules_changed", "rule", "changed"),
         ("settings_changed", "profile setting", "changed"), ("links_changed", "link", "changed"),
     ]
@@ -317,6 +343,10 @@ def describe_rule(rule: Rule) -> str:
     return " ".join(parts) + f'  "{rule.name}"'
 
 
+def _only_renamed(p: PolicyDiff) -> bool:
+    return not (p.added or p.removed or p.changed or p.settings or p.links)
+
+
 def format_markdown(diff: Diff) -> str:
     """The diff as a pull-request comment: a summary, then a table per changed GPO."""
     from .syntax import markdown as md
@@ -327,6 +357,8 @@ def format_markdown(diff: Diff) -> str:
     lines = [head, "", "**" + format_diff(diff).splitlines()[-1] + "**", ""]
     for p in diff.policies:
         status = {"added": "new GPO", "removed": "GPO removed", "changed": "changed"}[p.status]
+        if p.renamed_from is not None:
+            status = f"renamed from {md.text(p.renamed_from)}" + ("" if _only_renamed(p) else ", changed")
         lines += [f"#### {md.text(p.name)} ({status})", ""]
         rows = [["➕ added", md.code(r.id), md.text(describe_rule(r))] for r in p.added]
         rows += [["➖ removed", md.code(r.id), md.text(describe_rule(r))] for r in p.removed]
@@ -336,6 +368,9 @@ def format_markdown(diff: Diff) -> str:
         ]
         rows += [["⚙️ setting", md.code(c.field), f"{md.text(_value(c.a))} → {md.text(_value(c.b))}"] for c in p.settings]
         rows += [["🔗 link", md.code(c.field), f"{md.text(_value(c.a))} → {md.text(_value(c.b))}"] for c in p.links]
-        lines += md.table(["", "Rule or setting", "Change"], rows)
+        if rows:
+            lines += md.table(["", "Rule or setting", "Change"], rows)
+        else:
+            lines.append("Only the display name changed: same GPO, same rules, same links.")
         lines.append("")
     return "\n".join(lines)

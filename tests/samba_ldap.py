@@ -37,7 +37,7 @@ def text(message, name):
 if command == "gpos":
     found = samdb.search(
         base=policies, scope=ldb.SCOPE_ONELEVEL, expression="(objectClass=groupPolicyContainer)",
-        attrs=["name", "displayName", "versionNumber", "gPCMachineExtensionNames", "gPCUserExtensionNames", "gPCFileSysPath"],
+        attrs=["name", "displayName", "versionNumber", "gPCMachineExtensionNames", "gPCUserExtensionNames", "gPCFileSysPath", "flags"],
     )
     out = {
         text(m, "name").upper(): {
@@ -46,6 +46,7 @@ if command == "gpos":
             "machine_extensions": text(m, "gPCMachineExtensionNames"),
             "user_extensions": text(m, "gPCUserExtensionNames"),
             "path": text(m, "gPCFileSysPath"),
+            "flags": int(text(m, "flags") or 0),
         }
         for m in found
     }

@@ -137,6 +137,41 @@ def test_added_removed_rules_policies_settings_and_links(tmp_path: Path, runner:
     assert "        Domain/LogFileSize: 16384 -> 8192" in text_out
 
 
+def test_a_rename_with_a_kept_id_is_a_rename(tmp_path: Path, runner: CliRunner) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert text.count("name: ConfigMgr Clients - Workstations\n    id: Workstations") == 1
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(text.replace("name: ConfigMgr Clients - Workstations", "name: ConfigMgr Clients - Desktops"), encoding="utf-8")
+    out = tmp_path / "out"
+    build(EXAMPLE, out)
+    for old in (EXAMPLE, out, out / "gpo"):  # a matrix, a build, a backup root: all pair by GPO GUID
+        doc = json.loads(run(runner, "diff", old, renamed, "--format", "json").stdout)
+        assert [(p["name"], p["status"], p["renamed_from"]) for p in doc["policies"]] == [
+            ("ConfigMgr Clients - Desktops", "changed", "ConfigMgr Clients - Workstations")
+        ], old
+        [p] = doc["policies"]
+        assert p["rules_added"] == p["rules_removed"] == p["rules_changed"] == [] and p["links_changed"] == {}
+        assert doc["summary"]["policies_renamed"] == 1 and doc["summary"]["policies_added"] == doc["summary"]["policies_removed"] == 0
+    lines = run(runner, "diff", EXAMPLE, renamed).stdout.splitlines()
+    assert lines[2:] == [
+        "~ ConfigMgr Clients - Desktops (renamed from 'ConfigMgr Clients - Workstations', same GPO GUID)",
+        "1 GPO changed, 1 GPO renamed",
+    ]
+    markdown = run(runner, "diff", EXAMPLE, renamed, "--format", "markdown").stdout
+    assert "#### ConfigMgr Clients - Desktops (renamed from ConfigMgr Clients - Workstations)" in markdown
+    assert "Only the display name changed" in markdown
+
+
+def test_without_an_id_a_new_name_is_a_new_policy(tmp_path: Path, runner: CliRunner) -> None:
+    """The other side of identity: a policy with no id is keyed on its name."""
+    base = "version: 1\ndomain: corp.contoso.com\naddresses: {consoles: [10.20.0.0/24]}\npolicies:\n  - name: %s\n    features: [remote-control]\n"
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(base % "Clients", encoding="utf-8")
+    new.write_text(base % "Desktops", encoding="utf-8")
+    doc = json.loads(run(runner, "diff", old, new, "--format", "json").stdout)
+    assert sorted((p["name"], p["status"]) for p in doc["policies"]) == [("Clients", "removed"), ("Desktops", "added")]
+
+
 def test_policy_files_pair_up_and_dev_null_is_empty(tmp_path: Path, runner: CliRunner) -> None:
     out = tmp_path / "out"
     build(EXAMPLE, out)

@@ -15,6 +15,7 @@ from typing import Callable
 import pytest
 
 from builder.package import manifest as package
+from builder.datafiles import template_path
 from builder.build import build, render
 from builder.check import check_path
 from builder.syntax.powershell import _parser, parse_errors
@@ -219,25 +220,25 @@ def test_deploy_script_passes_bash_and_shellcheck(files: dict[str, bytes], tmp_p
     assert done.returncode == 0, done.stdout
 
 
-def test_deploy_script_helper_is_valid_python(files: dict[str, bytes]) -> None:
-    text = files["deploy-samba.sh"].decode()
-    helper = text.split("<<'PYTHON' || true\n", 1)[1].split("\nPYTHON\n", 1)[0]
-    compile(helper, "deploy-samba.sh helper", "exec")
-    assert "ldb.binary_encode(name)" in helper  # the display name is escaped in the LDAP filter
+def test_the_samba_program_is_data_free_python(files: dict[str, bytes], hostile: Path) -> None:
+    program = files["deploy-samba.py"]
+    compile(program, "deploy-samba.py", "exec")
+    assert b"ldb.binary_encode(guid)" in program  # the one value in an LDAP filter is escaped
+    # Names, links and rules come from build.json at run time: the same bytes in every build.
+    assert (hostile / "deploy-samba.py").read_bytes() == program
+    assert files["deploy-samba.py"] == template_path("package/deploy-samba.py").read_bytes()
 
 
-def test_deploy_script_quotes_hostile_names(hostile: Path) -> None:
-    text = (hostile / "deploy-samba.sh").read_text()
-    assert "'Evil'\\''; touch /tmp/cmfw-pwned; echo '\\''$(id) `id` \u2019; Remove-Item C:\\ -Recurse'" in text
+def test_deploy_script_keeps_hostile_names_out_of_code(hostile: Path) -> None:
+    for script in ("deploy-samba.sh", "deploy-samba.py"):
+        text = (hostile / script).read_text(encoding="utf-8")
+        assert "Evil" not in text and "cmfw-pwned" not in text and "odd $(id)" not in text, script
     assert subprocess.run(["bash", "-n", str(hostile / "deploy-samba.sh")]).returncode == 0
     if shutil.which("shellcheck"):
         assert subprocess.run(["shellcheck", str(hostile / "deploy-samba.sh")], capture_output=True).returncode == 0
     Path("/tmp/cmfw-pwned").unlink(missing_ok=True)
-    done = _run_script(hostile, "--dry-run", "--link")
-    assert done.returncode == 0, done.stderr
-    assert f"== {HOSTILE} (" in done.stdout
-    assert "would link to OU=It's \\, odd $(id),DC=corp,DC=contoso,DC=com" in done.stdout
-    assert "would link to DC=corp,DC=contoso,DC=com" in done.stdout
+    done = _run_script(hostile, "--plan", "--policy", HOSTILE + "x")
+    assert done.returncode == 2 and f"--policy: no policy {HOSTILE + 'x'!r} in this package" in done.stderr, done.stderr
     assert not Path("/tmp/cmfw-pwned").exists()
 
 
@@ -260,8 +261,12 @@ def test_deploy_script_usage_errors(files: dict[str, bytes], tmp_path: Path) -> 
     out = tmp_path / "out"
     build(EXAMPLE, out)
     done = _run_script(out, "--bogus")
-    assert done.returncode == 2 and "unknown option: --bogus" in done.stderr
-    done = _run_script(out, "--dry-run", "--policy", "Nope")
+    assert done.returncode == 2 and "deploy-samba.sh: unrecognized arguments: --bogus" in done.stderr
+    done = _run_script(out, "--plan", "--policy", "Nope")
     assert done.returncode == 2 and "--policy: no policy 'Nope' in this package" in done.stderr
-    done = _run_script(out, "--dry-run", "--policy", "Laptops", "--link")
-    assert done.returncode == 0 and done.stdout.count("== ") == 1 and "would link to OU=Laptops" in done.stdout
+    done = _run_script(out, "--plan", "--policy", "Nope", "--detailed-exitcode")
+    assert done.returncode == 1  # under --detailed-exitcode, 2 means "changes"
+    done = _run_script(out, "--format", "yaml")
+    assert done.returncode == 2 and "invalid choice: 'yaml'" in done.stderr
+    helped = _run_script(out, "--help")
+    assert helped.returncode == 0 and "--prune" in helped.stdout and "--detailed-exitcode" in helped.stdout

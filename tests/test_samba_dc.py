@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -67,6 +67,30 @@ def deploy(package: Path, dc: SambaDC, *args: str) -> subprocess.CompletedProces
     )
 
 
+def plan(package: Path, dc: SambaDC, *args: str) -> tuple[int, dict[str, Any]]:
+    """``deploy-samba.sh --plan --format json``: exit status and the plan."""
+    done = deploy(package, dc, "--plan", "--format", "json", *args)
+    assert done.returncode in (0, 2), done.stdout + done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def rows(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["key"]: row for row in found["policies"]}
+
+
+def edited(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
+    """The example with each (old, new) replaced once, built into tmp_path/name."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    matrix = tmp_path / f"{name}.yaml"
+    matrix.write_text(text, encoding="utf-8")
+    out = tmp_path / name
+    build(matrix, out)
+    return out
+
+
 def by_name(dc: SambaDC) -> dict[str, tuple[str, dict[str, object]]]:
     return {str(info["name"]): (guid, info) for guid, info in dc.gpos().items()}
 
@@ -106,7 +130,12 @@ def test_every_policy_deployed_and_read_back(dc: SambaDC, first: dict[str, objec
     policies = result.policyset.policies  # type: ignore[attr-defined]
     assert len(policies) == 6 and first["stdout"].count("   verified (version 1)") == 6  # type: ignore[union-attr]
     for policy in policies:
-        guid, _ = gpos[policy.name]
+        guid, info = gpos[policy.name]
+        assert info["flags"] == 1  # user settings disabled, as the backup's <Options> says
+        comment = (dc.sysvol / guid / "GPO.cmt").read_bytes()
+        assert comment.startswith(b"\xff\xfe") and comment[2:].decode("utf-16-le") == (
+            f"Managed by cmfw: domain corp.contoso.com, policy {policy.key}. Edit the matrix, not this GPO."
+        )
         assert check_gpo(dc, guid, pol_of(out, policy.name).read_bytes(), tmp_path / guid) == 1  # type: ignore[arg-type]
         # `cmfw inspect` of what came back is the resolved policy, rule for rule.
         [content] = read_path(next((tmp_path / guid).rglob("Registry.pol")))
@@ -127,17 +156,42 @@ def test_links_are_where_the_matrix_says(dc: SambaDC, first: dict[str, object]) 
     assert links_of(dc, "OU=Clients,DC=corp,DC=contoso,DC=com") == {}
 
 
+def test_an_unchanged_matrix_plans_no_changes(dc: SambaDC, first: dict[str, object]) -> None:
+    out: Path = first["out"]  # type: ignore[assignment]
+    text = deploy(out, dc, "--plan", "--link", "--detailed-exitcode")
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert text.stdout.splitlines()[-1] == "Plan: 6 unchanged. No changes.", text.stdout
+    status, found = plan(out, dc, "--link", "--detailed-exitcode")
+    assert status == 0 and found["format"] == "cmfw-plan/1" and found["changes"] is False and found["orphans"] == []
+    for row in found["policies"]:
+        assert (row["action"], row["found_by"], row["rename_from"]) == ("unchanged", "marker", None), row
+        assert all(ln["action"] == "unchanged" for ln in row["links"]) and row["rules"]["changed"] == []
+    assert sum(len(row["links"]) for row in found["policies"]) == 3
+
+
 def test_a_second_deploy_changes_only_what_changed(dc: SambaDC, first: dict[str, object], tmp_path: Path) -> None:
     again = deploy(first["out"], dc, "--link")  # type: ignore[arg-type]
-    assert again.returncode == 0 and again.stdout.count("   unchanged (version 1)") == 6, again.stdout
-    matrix = tmp_path / "changed.yaml"
-    matrix.write_text(
-        EXAMPLE.read_text(encoding="utf-8")
-        .replace("client_notification: 10124", "client_notification: 10125")
-        .replace("enforced: true            # wins", "enforced: false           # wins")
+    assert again.returncode == 0 and again.stdout.count("   Registry.pol unchanged (version 1)") == 6, again.stdout
+    out = edited(
+        tmp_path, "contoso",
+        ("client_notification: 10124", "client_notification: 10125"),
+        ("enforced: true            # wins", "enforced: false           # wins"),
     )
-    out = tmp_path / "contoso"
-    build(matrix, out)
+    status, found = plan(out, dc, "--link", "--detailed-exitcode")
+    assert status == 2 and found["changes"] is True
+    by_key = rows(found)
+    for key in ("Workstations", "Laptops"):
+        row = by_key[key]
+        assert row["action"] == "update" and row["rules"]["added"] == row["rules"]["removed"] == []
+        assert row["rules"]["changed"] == [
+            {"id": f"CMFW-{key}-ClientNotification-TCP-Out", "fields": {"RPort": {"from": ["10124"], "to": ["10125"]}}}
+        ]
+        assert row["settings"] == {"added": [], "removed": [], "changed": []} and not (row["marker"] or row["status"])
+    assert [ln["action"] for ln in by_key["Laptops"]["links"]] == ["update"]
+    assert {row["action"] for key, row in by_key.items() if key not in ("Workstations", "Laptops")} == {"unchanged"}
+    text = deploy(out, dc, "--plan", "--link").stdout
+    assert "      ~ rule CMFW-Workstations-ClientNotification-TCP-Out  RPort: 10124 -> 10125" in text
+    assert "moves to the end of the target's links" in text
     done = deploy(out, dc, "--link")
     assert done.returncode == 0, done.stdout + done.stderr
     gpos = by_name(dc)
@@ -176,6 +230,107 @@ def test_the_check_fails_on_a_wrong_extension_list(dc: SambaDC, first: dict[str,
     check_gpo(dc, guid, good, tmp_path / "repaired")
 
 
+def test_a_registry_pol_clients_cannot_read_fails_the_check(dc: SambaDC, first: dict[str, object]) -> None:
+    guid, _ = by_name(dc)["ConfigMgr Clients - Kiosks"]
+    pol = dc.sysvol / guid / "Machine" / "Registry.pol"
+    admins_only = "O:DAG:DAD:P(A;;FA;;;DA)(A;;FA;;;SY)"
+    done = subprocess.run(
+        ["samba-tool", "ntacl", "set", admins_only, str(pol), "-s", str(dc.conf), "--service=sysvol"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    checked = deploy(first["out"], dc, "--policy", "Kiosks")  # type: ignore[arg-type]
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "no ACL entry lets Authenticated Users read it; clients will not apply the GPO" in checked.stdout
+    restore = subprocess.run(["samba-tool", "ntacl", "sysvolreset", "-s", str(dc.conf)], capture_output=True, text=True, timeout=300)
+    assert restore.returncode == 0, restore.stderr
+    assert deploy(first["out"], dc, "--policy", "Kiosks").returncode == 0  # type: ignore[arg-type]
+
+
+RENAME = ("name: ConfigMgr Clients - Workstations", "name: ConfigMgr Clients - Desktops")
+SERVERS = "  - name: ConfigMgr Member Servers\n"
+
+
+def test_a_rename_keeps_the_gpo_its_guid_and_links(dc: SambaDC, tmp_path: Path) -> None:
+    before, _ = by_name(dc)["ConfigMgr Clients - Workstations"]
+    out = edited(tmp_path, "renamed", RENAME)
+    status, found = plan(out, dc, "--link", "--detailed-exitcode")
+    row = rows(found)["Workstations"]
+    assert status == 2 and row["gpo"] == before and row["found_by"] == "marker"
+    assert row["rename_from"] == "ConfigMgr Clients - Workstations" and row["name"] == "ConfigMgr Clients - Desktops"
+    assert [ln["action"] for ln in row["links"]] == ["unchanged"]
+    assert "      rename: 'ConfigMgr Clients - Workstations' -> 'ConfigMgr Clients - Desktops'" in deploy(out, dc, "--plan").stdout
+    done = deploy(out, dc, "--link")
+    assert done.returncode == 0, done.stdout + done.stderr
+    gpos = by_name(dc)
+    assert "ConfigMgr Clients - Workstations" not in gpos
+    after, _ = gpos["ConfigMgr Clients - Desktops"]
+    assert after == before
+    assert links_of(dc, "OU=Workstations,OU=Clients,DC=corp,DC=contoso,DC=com") == {before: 0}
+    again = deploy(out, dc, "--plan", "--link", "--detailed-exitcode")
+    assert again.returncode == 0 and again.stdout.endswith("No changes.\n"), again.stdout
+
+
+def test_orphans_are_listed_and_pruned_and_unmarked_gpos_never_touched(dc: SambaDC, tmp_path: Path) -> None:
+    clients = "OU=Clients,DC=corp,DC=contoso,DC=com"
+    strangers = {}
+    for name, comment in (
+        ("Foreign firewall", None),  # no marker at all
+        ("Other owner", "Managed by cmfw: domain corp.contoso.com, owner someone-else, policy Servers. Edit the matrix, not this GPO."),
+        ("Other domain", "Managed by cmfw: domain other.example, policy Servers. Edit the matrix, not this GPO."),
+    ):
+        made = dc.samba_tool("gpo", "create", name)
+        assert made.returncode == 0, made.stderr
+        guid = re.search(r"\{[0-9A-Fa-f-]{36}\}", made.stdout).group(0).upper()  # type: ignore[union-attr]
+        if comment:
+            (dc.sysvol / guid / "GPO.cmt").write_bytes(b"\xff\xfe" + comment.encode("utf-16-le"))
+        strangers[name] = guid
+    assert dc.samba_tool("gpo", "setlink", clients, strangers["Foreign firewall"]).returncode == 0
+    servers, _ = by_name(dc)["ConfigMgr Member Servers"]
+    text = EXAMPLE.read_text(encoding="utf-8").replace(*RENAME)
+    start, end = text.index(SERVERS), text.index("  - name: ConfigMgr Clients - Kiosks")
+    matrix = tmp_path / "no-servers.yaml"
+    matrix.write_text(text[:start] + text[end:], encoding="utf-8")
+    out = tmp_path / "no-servers"
+    build(matrix, out)
+
+    status, found = plan(out, dc, "--link", "--detailed-exitcode")
+    assert status == 0 and found["changes"] is False  # an orphan kept is not a change
+    assert found["orphans"] == [{
+        "gpo": servers, "name": "ConfigMgr Member Servers", "key": "Servers",
+        "links": ["OU=Member Servers,DC=corp,DC=contoso,DC=com"], "action": "keep",
+    }]
+    text_plan = deploy(out, dc, "--plan").stdout
+    assert f"  - ConfigMgr Member Servers  (GPO {servers}, policy Servers, linked to OU=Member Servers,DC=corp,DC=contoso,DC=com): orphan, kept (--prune deletes it)" in text_plan
+    status, found = plan(out, dc, "--prune", "--detailed-exitcode")
+    assert status == 2 and [o["action"] for o in found["orphans"]] == ["delete"]
+
+    done = deploy(out, dc, "--link", "--prune")
+    assert done.returncode == 0, done.stdout + done.stderr
+    gpos = dc.gpos()
+    assert servers not in gpos
+    assert links_of(dc, "OU=Member Servers,DC=corp,DC=contoso,DC=com") == {}
+    assert all(guid in gpos for guid in strangers.values())
+    assert links_of(dc, clients) == {strangers["Foreign firewall"]: 0}
+    status, found = plan(out, dc, "--prune", "--detailed-exitcode")
+    assert status == 0 and found["orphans"] == []
+
+
+def test_a_gpo_deployed_before_markers_is_found_by_name(dc: SambaDC, tmp_path: Path) -> None:
+    guid, _ = by_name(dc)["ConfigMgr Console Workstations"]
+    (dc.sysvol / guid / "GPO.cmt").unlink()
+    out = edited(tmp_path, "renamed", RENAME)
+    status, found = plan(out, dc, "--detailed-exitcode", "--policy", "Consoles")
+    [row] = found["policies"]
+    assert status == 2 and (row["gpo"], row["found_by"], row["action"], row["marker"]) == (guid, "name", "update", True)
+    assert row["rules"] == {"added": [], "removed": [], "changed": []}
+    done = deploy(out, dc, "--policy", "Consoles")
+    assert done.returncode == 0 and "wrote the cmfw marker" in done.stdout, done.stdout + done.stderr
+    assert (dc.sysvol / guid / "GPO.cmt").read_bytes()[2:].decode("utf-16-le").startswith("Managed by cmfw: domain corp.contoso.com, policy Consoles.")
+    status, found = plan(out, dc, "--detailed-exitcode", "--policy", "Consoles")
+    assert status == 0 and found["policies"][0]["found_by"] == "marker"
+
+
 def test_a_hostile_policy_name_is_only_a_name(dc: SambaDC, tmp_path: Path) -> None:
     matrix = tmp_path / "hostile.yaml"
     matrix.write_text(
@@ -191,7 +346,12 @@ def test_a_hostile_policy_name_is_only_a_name(dc: SambaDC, tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     guid, _ = by_name(dc)[HOSTILE]
     check_gpo(dc, guid, pol_of(out, HOSTILE).read_bytes(), tmp_path / "fetch")
-    assert links_of(dc, "OU=Clients,DC=corp,DC=contoso,DC=com") == {guid: 0}
+    assert links_of(dc, "OU=Clients,DC=corp,DC=contoso,DC=com")[guid] == 0
+    assert not Path("/tmp/cmfw-dc-pwned").exists()
+    for args in (("--plan",), ("--plan", "--link", "--prune")):
+        seen = deploy(out, dc, *args)
+        assert seen.returncode == 0 and f"  = {HOSTILE}  (GPO {guid}, found by marker)" in seen.stdout, seen.stdout + seen.stderr
+    assert rows(plan(out, dc)[1])["Evil"]["name"] == HOSTILE
     assert not Path("/tmp/cmfw-dc-pwned").exists()
 
 

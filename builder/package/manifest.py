@@ -23,6 +23,7 @@ from typing import Mapping
 from .. import __version__
 from ..errors import ArtifactError, Problem
 from ..formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
+from ..identifiers import gpo_marker
 from ..model import link_to_dict
 from ..syntax.jsonlayout import dumps
 
@@ -55,12 +56,14 @@ def build_manifest(ctx: Context, files: Mapping[str, bytes]) -> bytes:
             "matrix": {"path": ctx.matrix_path, "sha256": ctx.matrix.sha256},
             "catalog_version": policyset.catalog_version,
             "domain": policyset.domain,
+            "owner": policyset.owner,
             "policies": [
                 {
                     "name": p.name,
                     "key": p.key,
                     "gpo_guid": p.gpo_guid,
                     "backup_id": backups.ids[p.key],
+                    "marker": gpo_marker(policyset.domain, policyset.owner, p.key),
                     "rules": len(p.rules),
                     "rule_ids": [r.id for r in p.rules],
                     "links": [link_to_dict(link) for link in p.links],

@@ -8,14 +8,17 @@ pasted into code. See docs/package.md.
 from __future__ import annotations
 
 from .. import __version__
+from ..datafiles import template_path
 from ..errors import Problem
 from ..formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from ..model import PolicySet
-from ..registry.policyfile import FIREWALL_TOOL, REGISTRY_CSE, RULES_KEY
+from ..registry.policyfile import RULES_KEY
 from .manifest import BUILD_FORMAT
 
 IMPORT_SCRIPT = "Import-CmfwGpo.ps1"
 SAMBA_SCRIPT = "deploy-samba.sh"
+#: The Samba deployment proper: plain Python for Samba's bindings, the same in every build.
+SAMBA_PROGRAM = "deploy-samba.py"
 
 
 def emit_scripts(policyset: PolicySet, backups: Backups) -> dict[str, bytes]:
@@ -32,22 +35,9 @@ def emit_scripts(policyset: PolicySet, backups: Backups) -> dict[str, bytes]:
         rules_key="HKLM\\" + RULES_KEY,
         manifest_namespace=backups.manifest_namespace,
     )
-    shell = render_shell(
-        "deploy-samba.sh.j2",
-        version=__version__,
-        registry_cse=REGISTRY_CSE,
-        firewall_tool=FIREWALL_TOOL,
-        policies=[
-            {"key": p.key, "name": p.name, "pol": backups.registry_pol[p.key], "rules": len(p.rules)}
-            for p in policyset.policies
-        ],
-        links=[
-            {"key": p.key, "target": ln.target, "order": ln.order, "enforced": ln.enforced, "enabled": ln.enabled}
-            for p in policyset.policies
-            for ln in p.links
-        ],
-    )
-    return {IMPORT_SCRIPT: script_bytes(powershell), SAMBA_SCRIPT: shell.encode("utf-8")}
+    shell = render_shell("deploy-samba.sh.j2", version=__version__)
+    program = template_path("package/" + SAMBA_PROGRAM).read_bytes()
+    return {IMPORT_SCRIPT: script_bytes(powershell), SAMBA_SCRIPT: shell.encode("utf-8"), SAMBA_PROGRAM: program}
 
 
 def _emit(ctx: Context) -> Emitted:
@@ -70,7 +60,7 @@ def _check(artifacts: Artifacts) -> list[Problem]:
 
 EMITTER = Emitter(
     name="scripts",
-    owns=(IMPORT_SCRIPT, SAMBA_SCRIPT),
+    owns=(IMPORT_SCRIPT, SAMBA_SCRIPT, SAMBA_PROGRAM),
     emit=_emit,
     requires=("backups",),
     validators=(Validator("Import-CmfwGpo.ps1 parses with tree-sitter-powershell, with no error node", _check),),

@@ -12,6 +12,7 @@ and only :class:`Raw` values, which come from code constants, pass through as th
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Iterable
 
 from ..errors import ArtifactError
@@ -112,6 +113,42 @@ def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[
         if name not in allowed:
             out.append((node.start_point[0] + 1, f"variable {name} found: values must be single-quoted literals"))
     return sorted(set(out))
+
+
+def command_problems(source: str, allowed: Iterable[str]) -> list[tuple[int, str]]:
+    """(line, message) for every command a script calls that is neither in ``allowed`` nor a
+    function the script defines, and for every call through ``&`` or ``.`` (a name computed
+    at run time could be anything). Names compare case-insensitively, as PowerShell does."""
+    tree = _parser().parse(source.encode("utf-8"))
+    known = {name.lower() for name in allowed}
+    calls: list[tuple[int, str]] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type == "function_statement":
+            name = next((c for c in node.children if c.type == "function_name"), None)
+            if name is not None:
+                known.add((name.text or b"").decode("utf-8", "replace").lower())
+        elif node.type == "command":
+            line = node.start_point[0] + 1
+            if any(c.type == "command_invokation_operator" for c in node.children):
+                calls.append((line, "\x00call through & or ."))
+                continue
+            name = next((c for c in node.children if c.type == "command_name"), None)
+            text = (name.text or b"").decode("utf-8", "replace") if name is not None else ""
+            if not _RANGE.fullmatch(text):  # tree-sitter reads `1..2` in a foreach as a command
+                calls.append((line, text))
+    out = []
+    for line, name in calls:
+        if name == "\x00call through & or .":
+            out.append((line, "command called through & or .: only named commands may run"))
+        elif name.lower() not in known:
+            out.append((line, f"command {name!r} is not one this script may call"))
+    return sorted(set(out))
+
+
+_RANGE = re.compile(r"[0-9$][^\s]*\.\.[^\s]+")
 
 
 def parse_errors(source: str) -> list[tuple[int, str]]:
