@@ -135,7 +135,7 @@ def validate(matrix: str, fmt: str) -> None:
     lint_summary = _show_lint(result.lint)
     click.echo(f"{matrix}: valid: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}{lint_summary}")
     for p in policies:
-        click.echo(f"  {p.name}  ({p.key}, {plural(len(p.rules), 'rule')}, GPO {p.gpo_guid})")
+        click.echo(f"  {p.name}  ({p.key}, {plural(len(p.rules), 'rule')}, backup GPO GUID {p.gpo_guid})")
 
 
 @cli.command()

@@ -158,8 +158,8 @@ def _pairs(a: tuple[GpoContent, ...], b: tuple[GpoContent, ...]) -> list[Pair]:
     left = {_gpo_key(g): g for g in left_rest}
     right = {_gpo_key(g): g for g in b if id(g) not in taken}
     for key in sorted(set(left) | set(right)):
-        ga, gb = left.get(key), right.get(key)
-        pairs.append(((ga or gb).name or key, ga, gb))  # type: ignore[union-attr]
+        first, second = left.get(key), right.get(key)
+        pairs.append(((first or second).name or key, first, second))  # type: ignore[union-attr]
     return sorted(pairs, key=lambda pair: pair[0].casefold())
 
 

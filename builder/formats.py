@@ -40,6 +40,7 @@ REGISTRY = (
     "builder.gpo",
     "builder.dsc",
     "builder.package.scripts",
+    "builder.package.verify",
     "builder.report",
     "builder.package.manifest",
 )

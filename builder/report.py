@@ -23,6 +23,7 @@ from .catalog import Catalog
 from .errors import ArtifactError, Problem
 from .formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from .lint import Finding, LintReport
+from .identifiers import gpo_marker
 from .model import Policy, PolicySet, Rule, profile_rank
 from .scenarios import Check, by_policy, summary
 from .profilesettings import describe
@@ -81,7 +82,7 @@ def _view(
         "moment": identity.moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "rules": sum(len(p.rules) for p in policyset.policies),
         "policies": [
-            _policy(p, catalog, identity, by_policy.get(p.name, []), scenarios.get(p.key, [])) for p in policyset.policies
+            _policy(p, catalog, identity, by_policy.get(p.name, []), scenarios.get(p.key, []), policyset) for p in policyset.policies
         ],
         "features": [
             {
@@ -110,7 +111,7 @@ def _cell(policy: Policy, feature: str) -> dict[str, str]:
 
 
 def _policy(
-    policy: Policy, catalog: Catalog, identity: Identity, findings: list[Finding], checks: list[Check]
+    policy: Policy, catalog: Catalog, identity: Identity, findings: list[Finding], checks: list[Check], policyset: PolicySet
 ) -> dict[str, Any]:
     scenarios = [_scenario(c, catalog) for c in checks]
     return {
@@ -120,6 +121,7 @@ def _policy(
         "key": policy.key,
         "description": policy.description,
         "gpo_guid": policy.gpo_guid,
+        "marker": gpo_marker(policyset.domain, policyset.owner, policy.key),
         "backup_id": identity.backup_ids.get(policy.key, ""),
         "inbound": sum(r.direction == "In" for r in policy.rules),
         "outbound": sum(r.direction == "Out" for r in policy.rules),
@@ -247,8 +249,9 @@ def _markdown(view: dict[str, Any]) -> str:
         ]
         for p in view["policies"]
     ]
-    lines += md.table(["Policy", "GPO", "Rules", "In", "Out", "Lint", "Scenarios"], rows)
-    lines.append("")
+    lines += md.table(["Policy", "GPO GUID in the backup", "Rules", "In", "Out", "Lint", "Scenarios"], rows)
+    lines += ["", "The GPO GUIDs are cmfw's, inside the backups; Active Directory gives each imported GPO its own. "
+              "The deploy scripts find a policy's GPO by the marker in its comment.", ""]
     opened = [f for f in view["findings"] if f["status"] == "open"]
     if opened:
         lines.append(f"**Lint: {plural(len(opened), 'open finding')}**")

@@ -106,7 +106,7 @@ def test_the_graph_sees_imports_inside_functions() -> None:
 
 def test_every_registered_format_keeps_the_contract() -> None:
     found = formats.emitters()
-    assert [e.name for e in found] == ["rules.json", "gpo", "dsc", "scripts", "report", "package"]
+    assert [e.name for e in found] == ["rules.json", "gpo", "dsc", "scripts", "verify", "report", "package"]
     for emitter in found:
         assert emitter.owns and emitter.validators, emitter.name
         assert all(v.what.strip() for v in emitter.validators)

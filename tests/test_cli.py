@@ -144,9 +144,9 @@ def test_build_writes_and_refuses_foreign_directories(runner: CliRunner, tmp_pat
     out = tmp_path / "out"
     result = run(runner, "build", EXAMPLE, "-o", out)
     assert result.exit_code == 0
-    assert result.output == f"built {out}: 6 policies, 123 rules, 71 files; lint: 22 acknowledged\n"
+    assert result.output == f"built {out}: 6 policies, 123 rules, 73 files; lint: 22 acknowledged\n"
     written = sorted(snapshot(out))
-    assert written[:3] == ["Import-CmfwGpo.ps1", "SHA256SUMS", "build.json"] and "gpo/manifest.xml" in written
+    assert written[:4] == ["Import-CmfwGpo.ps1", "SHA256SUMS", "Test-CmfwFirewall.ps1", "build.json"] and "gpo/manifest.xml" in written
     assert written[-1] == "rules.json"
     assert sum(p.endswith(".mof") for p in written) == 7
     assert sum(p.endswith("/registry.pol") for p in written) == 6

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -18,7 +18,9 @@ from builder.package import manifest as package
 from builder.datafiles import template_path
 from builder.build import build, render
 from builder.check import check_path
-from builder.syntax.powershell import _parser, parse_errors
+from builder.identifiers import MARKER_PATTERN
+from builder.package.scripts import IMPORT_COMMANDS
+from builder.syntax.powershell import _parser, command_problems, literal as ps_literal, parse_errors
 from builder.formats import Artifacts, validate, validate_files
 
 from .conftest import EXAMPLE, GOLDEN, MINIMAL, snapshot
@@ -61,7 +63,10 @@ def test_sha256sum_accepts_the_checksums(tmp_path: Path) -> None:
 
 def test_build_json_describes_every_policy_and_file(files: dict[str, bytes]) -> None:
     manifest = json.loads(files["build.json"])
-    assert manifest["domain"] == "corp.contoso.com" and manifest["format"] == "cmfw-build/1"
+    assert manifest["domain"] == "corp.contoso.com" and manifest["format"] == "cmfw-build/1" and manifest["owner"] == ""
+    for policy in manifest["policies"]:
+        assert policy["marker"] == f"Managed by cmfw: domain corp.contoso.com, policy {policy['key']}. Edit the matrix, not this GPO."
+        assert re.match(MARKER_PATTERN, policy["marker"]).group(3) == policy["key"]  # type: ignore[union-attr]
     assert set(manifest["files"]) == set(files) - {"build.json", "SHA256SUMS", "package.zip"}
     assert all(manifest["files"][p] == hashlib.sha256(files[p]).hexdigest() for p in manifest["files"])
     rules = {p["key"]: p for p in json.loads(files["rules.json"])["policies"]}
@@ -160,32 +165,79 @@ def test_zip_is_written_only_when_asked(tmp_path: Path) -> None:
 # -- Import-CmfwGpo.ps1 -------------------------------------------------------------------------
 
 #: Every command the import script may call: a typo or an unexpected cmdlet fails here.
-KNOWN_COMMANDS = {
-    "Add-Type", "ConvertFrom-Json", "ConvertTo-PackagePath", "Compare-CmfwGpo", "ForEach-Object", "Format-Table",
-    "Get-BackupInstance", "Get-ChildItem", "Get-FileHash", "Get-GPInheritance", "Get-GPO", "Get-GPRegistryValue",
-    "Get-GpoValueMap", "Import-GPO", "Import-Module", "Join-Path", "New-GPLink", "New-Object", "Out-Null",
-    "Out-String", "Read-CmfwJson", "Read-CmfwXml", "Read-LgpoText", "Set-CmfwLink", "Set-GPLink", "Set-StrictMode",
-    "Sort-Object", "Test-CmfwPackage", "Test-Path", "Where-Object", "Write-Error", "Write-Host",
-}
-
-
 def test_import_script_parses_and_calls_only_known_commands(files: dict[str, bytes]) -> None:
     text = files["Import-CmfwGpo.ps1"].decode("utf-8-sig")
     assert files["Import-CmfwGpo.ps1"].startswith(b"\xef\xbb\xbf") and b"\n" not in files["Import-CmfwGpo.ps1"].replace(b"\r\n", b"")
-    assert parse_errors(text) == []
+    assert parse_errors(text) == [] and command_problems(text, IMPORT_COMMANDS) == []
+    commands = {name for name, _ in _calls(text)}
+    for needed in ("Import-GPO", "Rename-GPO", "Remove-GPO", "Get-GPRegistryValue", "New-GPLink", "Set-GPLink", "Get-FileHash"):
+        assert needed in commands
+    assert "Get-GPInheritance" not in commands  # links are read from gPLink, not guessed from an exception
+    assert "[CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]" in text
+    assert "[string] $Domain = 'corp.contoso.com'," in text
+    assert f"$MarkerPattern = {ps_literal(MARKER_PATTERN)}" in text
+    assert re.search(r"Import-GPO -BackupId \$p\['backup_id'\] -Path \$backupRoot -TargetGuid \$row\.Gpo\.Id @target", text)
+    assert re.search(r"Import-GPO -BackupId \$p\['backup_id'\] -Path \$backupRoot -TargetName \$name -CreateIfNeeded @target", text)
+
+
+def _calls(text: str) -> list[tuple[str, Any]]:
+    """(command name, its tree-sitter node) for every command the script calls."""
     tree = _parser().parse(text.encode("utf-8"))
-    commands, stack = set(), [tree.root_node]
+    out, stack = [], [tree.root_node]
     while stack:
         node = stack.pop()
         if node.type == "command_name":
-            commands.add((node.text or b"").decode())
+            out.append(((node.text or b"").decode(), node))
         stack.extend(node.children)
-    assert commands - KNOWN_COMMANDS == set()
-    for needed in ("Import-GPO", "Get-GPRegistryValue", "New-GPLink", "Set-GPLink", "Get-FileHash"):
-        assert needed in commands
-    assert "[CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'High')]" in text
-    assert "[string] $Domain = 'corp.contoso.com'," in text
-    assert re.search(r"Import-GPO -BackupId \$p\['backup_id'\] -Path \$backupRoot -TargetName \$name -CreateIfNeeded @target", text)
+    return out
+
+
+def _enclosing(node: Any, kind: str) -> Any:
+    while node is not None and node.type != kind:
+        node = node.parent
+    return node
+
+
+def test_nothing_changes_the_domain_before_the_plan_stops(files: dict[str, bytes]) -> None:
+    """-Plan and -WhatIf stop at one line; every command that changes AD runs after it
+    (directly or from a function only called after it), Remove-GPO only under -Prune."""
+    text = files["Import-CmfwGpo.ps1"].decode("utf-8-sig")
+    lines = text.splitlines()
+    stop = next(i for i, line in enumerate(lines) if line == "if ($Plan -or $WhatIfPreference) {")
+    calls = _calls(text)
+    changing = ("Import-GPO", "Rename-GPO", "Remove-GPO", "New-GPLink", "Set-GPLink")
+    seen = 0
+    for name, node in calls:
+        if name not in changing:
+            continue
+        seen += 1
+        function = _enclosing(node, "function_statement")
+        if function is None:
+            assert node.start_point[0] > stop, f"{name} on line {node.start_point[0] + 1} runs before the plan stops"
+            continue
+        own = next(c for c in function.children if c.type == "function_name").text.decode()
+        callers = [n for c, n in calls if c == own]
+        assert callers and all(n.start_point[0] > stop for n in callers), f"{own} (calls {name}) is called before the plan stops"
+    assert seen >= 6
+    [(_, remove)] = [(n, node) for n, node in calls if n == "Remove-GPO"]
+    conditions = []
+    parent = remove.parent
+    while parent is not None:
+        if parent.type == "if_statement":
+            conditions.append(parent.text.decode().split("{", 1)[0].strip())
+        parent = parent.parent
+    assert "if ($Prune)" in conditions
+
+
+def test_planted_faults_in_the_import_script_are_caught(files: dict[str, bytes]) -> None:
+    good = files["Import-CmfwGpo.ps1"]
+    for old, new, expected in (
+        (b"Write-Host 'Some GPOs failed", b"Invoke-Expression 'x'; Write-Host 'Some GPOs failed", "command 'Invoke-Expression' is not one this script may call"),
+        (b"Write-Host 'Some GPOs failed", b"& $PackageRoot; Write-Host 'Some GPOs failed", "command called through & or .: only named commands may run"),
+        (b"Write-Host 'Some GPOs failed", b"Remove-Item -Recurse C:\\; Write-Host 'Some GPOs failed", "command 'Remove-Item' is not one this script may call"),
+    ):
+        problems = validate_files({"Import-CmfwGpo.ps1": good.replace(old, new, 1)})
+        assert [p.message for p in problems] == [expected], problems
 
 
 def test_a_broken_import_script_is_caught_before_writing(files: dict[str, bytes]) -> None:

@@ -129,6 +129,10 @@ def test_report_md_is_a_short_summary(files: dict[str, bytes]) -> None:
     assert text.startswith("### Windows Firewall policy for corp.contoso.com\n")
     assert "| ConfigMgr Clients - Workstations | `{B3606D8A-432C-581D-BB73-070A108F4806}` | 55 | 24 | 31 | 0 open, 9 acknowledged | 63 of 63 as expected |" in text
     assert "**Lint: no open findings.**" in text and "22 acknowledged findings" in text
+    assert "The GPO GUIDs are cmfw's, inside the backups; Active Directory gives each imported GPO its own." in text
+    html = files["report.html"].decode()
+    assert "Active Directory gives the imported GPO its own GUID" in html
+    assert "<code>Managed by cmfw: domain corp.contoso.com, policy Workstations. Edit the matrix, not this GPO.</code>" in html
     assert len(text.splitlines()) < 60
 
 

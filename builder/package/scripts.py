@@ -12,6 +12,7 @@ from ..datafiles import template_path
 from ..errors import Problem
 from ..formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from ..model import PolicySet
+from ..identifiers import MARKER_PATTERN
 from ..registry.policyfile import RULES_KEY
 from .manifest import BUILD_FORMAT
 
@@ -34,6 +35,7 @@ def emit_scripts(policyset: PolicySet, backups: Backups) -> dict[str, bytes]:
         build_format=BUILD_FORMAT,
         rules_key="HKLM\\" + RULES_KEY,
         manifest_namespace=backups.manifest_namespace,
+        marker_pattern=MARKER_PATTERN,
     )
     shell = render_shell("deploy-samba.sh.j2", version=__version__)
     program = template_path("package/" + SAMBA_PROGRAM).read_bytes()
@@ -44,9 +46,20 @@ def _emit(ctx: Context) -> Emitted:
     return Emitted(emit_scripts(ctx.policyset, ctx.fact("backups", Backups)))
 
 
+#: Every command Import-CmfwGpo.ps1 may call, besides its own functions: a command
+#: outside this list, or one called through ``&``/``.``, fails the build.
+IMPORT_COMMANDS = (
+    "Add-Type", "ConvertFrom-Json", "ForEach-Object", "Format-Table", "Get-ChildItem", "Get-FileHash",
+    "Get-GPO", "Get-GPRegistryValue", "Import-GPO", "Import-Module", "Join-Path", "New-GPLink", "New-Object",
+    "Out-Null", "Out-String", "Remove-GPO", "Rename-GPO", "Set-GPLink", "Set-StrictMode", "Sort-Object",
+    "Test-Path", "Where-Object", "Write-Error", "Write-Host",
+)
+
+
 def _check(artifacts: Artifacts) -> list[Problem]:
-    """The import script parses as PowerShell (tree-sitter-powershell), with no error node."""
-    from ..syntax.powershell import parse_errors
+    """The import script parses as PowerShell (tree-sitter-powershell), with no error node,
+    and calls only the commands of :data:`IMPORT_COMMANDS` and its own functions."""
+    from ..syntax.powershell import command_problems, parse_errors
 
     data = artifacts.files.get(IMPORT_SCRIPT)
     if data is None:
@@ -55,7 +68,20 @@ def _check(artifacts: Artifacts) -> list[Problem]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return [Problem(IMPORT_SCRIPT, message=f"not UTF-8 (byte offset {exc.start})")]
-    return [Problem(IMPORT_SCRIPT, line, 0, "", message) for line, message in parse_errors(text)]
+    found = parse_errors(text) + command_problems(text, IMPORT_COMMANDS)
+    return [Problem(IMPORT_SCRIPT, line, 0, "", message) for line, message in sorted(set(found))]
+
+
+def _check_program(artifacts: Artifacts) -> list[Problem]:
+    """deploy-samba.py compiles (it runs under Samba's Python, where no test reaches)."""
+    data = artifacts.files.get(SAMBA_PROGRAM)
+    if data is None:
+        return []
+    try:
+        compile(data, SAMBA_PROGRAM, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return [Problem(SAMBA_PROGRAM, exc.lineno or 0, 0, "", f"not valid Python: {exc.msg}")]
+    return []
 
 
 EMITTER = Emitter(
@@ -63,5 +89,8 @@ EMITTER = Emitter(
     owns=(IMPORT_SCRIPT, SAMBA_SCRIPT, SAMBA_PROGRAM),
     emit=_emit,
     requires=("backups",),
-    validators=(Validator("Import-CmfwGpo.ps1 parses with tree-sitter-powershell, with no error node", _check),),
+    validators=(
+        Validator("Import-CmfwGpo.ps1 parses with tree-sitter-powershell, with no error node, and calls only known commands", _check),
+        Validator("deploy-samba.py compiles as Python", _check_program),
+    ),
 )

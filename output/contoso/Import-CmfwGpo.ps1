@@ -11,17 +11,23 @@
 
     1. Checks every file of the package against SHA256SUMS and build.json. If one file
        differs, is missing or was added to the backups, it stops before touching anything.
-    2. For each policy in build.json (each backup of gpo\manifest.xml): Import-GPO into the
-       GPO with the same display name, creating it when needed. Import-GPO replaces all
-       settings of that GPO.
-    3. Reads every imported GPO back (Get-GPRegistryValue) and compares the firewall
-       rule IDs, their count and every registry value with the build.
-    4. With -Link, and only for a GPO that matched: links it where the matrix says
-       (Set-GPLink, or New-GPLink for a new link), with the link order, enforcement and
-       state from the matrix.
+    2. Reads the domain: finds each policy's GPO by the cmfw marker on the first line of
+       its comment ("Managed by cmfw: domain D, policy P. ..."), or by display name for a
+       GPO deployed before markers existed, and compares its registry values with the
+       build rule by rule.
+    3. Prints the plan: per policy create / update (rules added, removed, changed) /
+       rename / unchanged, link changes, and orphans (GPOs with this domain's and owner's
+       marker whose policy is no longer in the build). -Plan and -WhatIf stop here.
+    4. Renames (Rename-GPO, keeping the GPO, its links and history) and imports
+       (Import-GPO into that GPO, or a new one), writes the marker into the comment, sets
+       the status to "user settings disabled", reads the GPO back and compares every
+       value with the build. With -Link, and only for a GPO that matched, links it where
+       the matrix says (New-GPLink or Set-GPLink, chosen from the target's gPLink). With
+       -Prune, deletes orphans (Remove-GPO, which also removes their links); never a GPO
+       without the marker.
 
-    Prints a summary and exits with 1 when anything failed or did not match, 0 otherwise.
-    Supports -WhatIf and -Confirm; each import asks for confirmation unless -Confirm:$false.
+    Exit status: 0 done, 1 anything failed or did not match. With -DetailedExitCode:
+    0 nothing to change, 2 changes (planned, or made), 1 errors.
 
 .PARAMETER Domain
     DNS name of the domain to import into. Default: the domain named in the matrix.
@@ -30,14 +36,25 @@
     Domain controller to work against. Default: the one Group Policy cmdlets choose.
 
 .PARAMETER Policy
-    Import only these policies (GPO display names or cmfw policy keys). Default: all.
+    Import only these policies (GPO display names or cmfw policy ids). Default: all.
 
 .PARAMETER Link
     Also create or update the GPO links the matrix lists.
 
+.PARAMETER Plan
+    Read the domain, print the plan, change nothing (like -WhatIf).
+
+.PARAMETER Prune
+    Delete orphans: GPOs whose comment carries this domain's and owner's cmfw marker
+    and whose policy is not in this build. Asks for each unless -Confirm:$false.
+
+.PARAMETER DetailedExitCode
+    Exit 0 when there is nothing to change, 2 when there are changes, 1 on errors.
+
 .EXAMPLE
-    .\Import-CmfwGpo.ps1 -WhatIf
-    Checks the package and shows what would be imported and linked.
+    .\Import-CmfwGpo.ps1 -Plan -Link
+    Checks the package, reads the domain and shows what would be created, updated,
+    renamed and linked, and which GPOs are orphans.
 
 .EXAMPLE
     .\Import-CmfwGpo.ps1 -Link -Confirm:$false
@@ -53,7 +70,13 @@ param(
 
     [string[]] $Policy,
 
-    [switch] $Link
+    [switch] $Link,
+
+    [switch] $Plan,
+
+    [switch] $Prune,
+
+    [switch] $DetailedExitCode
 )
 
 Set-StrictMode -Version 3.0
@@ -63,6 +86,7 @@ $CmfwVersion = '0.1.0'
 $BuildFormat = 'cmfw-build/1'
 $FirewallRulesKey = 'HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\FirewallRules'
 $ManifestNamespace = 'http://www.microsoft.com/GroupPolicy/GPOOperations/Manifest'
+$MarkerPattern = '^Managed by cmfw: domain ([^,]+), (?:owner ([^,]+), )?policy ([A-Za-z][A-Za-z0-9]*)\.'
 $PackageRoot = $PSScriptRoot
 $Utf8 = New-Object System.Text.UTF8Encoding -ArgumentList $false
 
@@ -215,13 +239,13 @@ function Read-LgpoText {
 
 function Get-GpoValueMap {
     # Value name -> value text for the registry values the GPO sets directly under $Key.
-    param([string] $Name, [string] $Key, [hashtable] $Target)
+    param([guid] $Id, [string] $Key, [hashtable] $Target)
     # An error (no such key, access denied, DC gone) is kept, not hidden: the caller
     # reports it when the build expects values under the key.
     $map = @{}
     $failure = $null
     try {
-        $items = @(Get-GPRegistryValue -Name $Name -Key $Key @Target -ErrorAction Stop)
+        $items = @(Get-GPRegistryValue -Guid $Id -Key $Key @Target -ErrorAction Stop)
     }
     catch {
         $items = @()
@@ -241,83 +265,356 @@ function Get-GpoValueMap {
     return [pscustomobject] @{ Values = $map; Failure = $failure }
 }
 
-function Compare-CmfwGpo {
-    # What differs between the GPO in the domain and the build; empty when they agree.
-    param([string] $Name, $Expected, [string[]] $RuleIds, [hashtable] $Target)
-    $problems = New-Object System.Collections.Generic.List[string]
+function Read-GpoValues {
+    # Key -> (value name -> text) for every key the build sets, read from the GPO.
+    param([guid] $Id, $Expected, [hashtable] $Target)
     $keys = @($Expected | ForEach-Object { $_.Key }) + @($FirewallRulesKey) | Sort-Object -Unique
     $actual = @{}
+    $failures = New-Object System.Collections.Generic.List[string]
     foreach ($key in $keys) {
-        $read = Get-GpoValueMap -Name $Name -Key $key -Target $Target
+        $read = Get-GpoValueMap -Id $Id -Key $key -Target $Target
         $wanted = @($Expected | Where-Object { $_.Key -eq $key }).Count
-        if ($null -ne $read.Failure -and ($wanted -gt 0 -or ($key -eq $FirewallRulesKey -and $RuleIds.Count -gt 0))) {
-            $problems.Add("cannot read ${key}: $($read.Failure)")
+        if ($null -ne $read.Failure -and $wanted -gt 0) {
+            $failures.Add("cannot read ${key}: $($read.Failure)")
         }
         $actual[$key] = $read.Values
     }
-    $rules = $actual[$FirewallRulesKey]
+    return [pscustomobject] @{ Values = $actual; Failures = $failures }
+}
+
+function Compare-RuleString {
+    # "Field: old -> new" for every field of two firewall rule strings that differs.
+    param([string] $Old, [string] $New)
+    $fields = @{}
+    foreach ($side in @(@{ Text = $Old; Slot = 0 }, @{ Text = $New; Slot = 1 })) {
+        foreach ($part in $side.Text.Split('|')) {
+            if ($part -eq '') {
+                continue
+            }
+            $at = $part.IndexOf('=')
+            $name = $(if ($at -lt 0) { 'version' } else { $part.Substring(0, $at) })
+            $value = $(if ($at -lt 0) { $part } else { $part.Substring($at + 1) })
+            if (-not $fields.ContainsKey($name)) {
+                $fields[$name] = @((New-Object System.Collections.Generic.List[string]), (New-Object System.Collections.Generic.List[string]))
+            }
+            $fields[$name][$side.Slot].Add($value)
+        }
+    }
+    $out = New-Object System.Collections.Generic.List[string]
+    foreach ($name in @($fields.get_Keys() | Sort-Object)) {
+        $old = @($fields[$name][0] | Sort-Object) -join ','
+        $new = @($fields[$name][1] | Sort-Object) -join ','
+        if ($old -cne $new) {
+            $out.Add("${name}: $(if ($old) { $old } else { '(none)' }) -> $(if ($new) { $new } else { '(none)' })")
+        }
+    }
+    return , $out
+}
+
+function Compare-CmfwValues {
+    # Rules and other values added, removed and changed between the GPO and the build.
+    param($Expected, [hashtable] $Actual)
+    $result = [pscustomobject] @{
+        RulesAdded = New-Object System.Collections.Generic.List[string]
+        RulesRemoved = New-Object System.Collections.Generic.List[string]
+        RulesChanged = New-Object System.Collections.Generic.List[string]
+        SettingsAdded = New-Object System.Collections.Generic.List[string]
+        SettingsRemoved = New-Object System.Collections.Generic.List[string]
+        SettingsChanged = New-Object System.Collections.Generic.List[string]
+    }
+    $wanted = @{}
+    foreach ($entry in $Expected) {
+        $wanted[$entry.Key + '\' + $entry.Name] = $entry
+        $values = $Actual[$entry.Key]
+        $isRule = $entry.Key -eq $FirewallRulesKey
+        if ($null -eq $values -or -not $values.ContainsKey($entry.Name)) {
+            if ($isRule) { $result.RulesAdded.Add($entry.Name) } else { $result.SettingsAdded.Add("$($entry.Key)\$($entry.Name)") }
+        }
+        elseif ($values[$entry.Name] -cne $entry.Value) {
+            if ($isRule) {
+                $fields = Compare-RuleString -Old $values[$entry.Name] -New $entry.Value
+                $result.RulesChanged.Add("$($entry.Name)  $($fields -join '; ')")
+            }
+            else {
+                $result.SettingsChanged.Add("$($entry.Key)\$($entry.Name)")
+            }
+        }
+    }
+    foreach ($key in @($Actual.get_Keys())) {
+        foreach ($name in @($Actual[$key].get_Keys())) {
+            if (-not $wanted.ContainsKey($key + '\' + $name)) {
+                if ($key -eq $FirewallRulesKey) { $result.RulesRemoved.Add($name) } else { $result.SettingsRemoved.Add("$key\$name") }
+            }
+        }
+    }
+    return $result
+}
+
+function Get-CmfwMarker {
+    # (domain, owner, policy id) from the first line of a GPO comment, or $null.
+    param([string] $Comment)
+    if ([string]::IsNullOrEmpty($Comment)) {
+        return $null
+    }
+    $first = ($Comment.TrimStart([char] 0xFEFF) -split "`r?`n")[0]
+    $found = [regex]::Match($first, $MarkerPattern)
+    if (-not $found.Success) {
+        return $null
+    }
+    return [pscustomobject] @{
+        Domain = $found.Groups[1].Value.ToLowerInvariant()
+        Owner = $found.Groups[2].Value
+        Key = $found.Groups[3].Value
+    }
+}
+
+function Get-CmfwGpLink {
+    # GPO GUID (upper case, in braces) -> link options (1 disabled, 2 enforced), read from
+    # the target's gPLink attribute; $null when the target does not exist.
+    param([string] $Dn)
+    $path = $(if ($Server) { "LDAP://$Server/$Dn" } else { "LDAP://$Dn" })
+    $entry = New-Object System.DirectoryServices.DirectoryEntry -ArgumentList $path
+    try {
+        $entry.RefreshCache([string[]] @('gPLink'))
+    }
+    catch {
+        return $null
+    }
+    $links = @{}
+    $text = [string] $entry.Properties['gPLink'].Value
+    foreach ($found in [regex]::Matches($text, '\[LDAP://cn=(\{[0-9a-fA-F-]{36}\}),[^;\]]*;(\d+)\]', 'IgnoreCase')) {
+        $links[$found.Groups[1].Value.ToUpperInvariant()] = [int] $found.Groups[2].Value
+    }
+    return , $links
+}
+
+function Get-CmfwLinkedFrom {
+    # Distinguished names of every container whose gPLink names the GPO.
+    param([guid] $Id)
+    $root = $(if ($Server) { "LDAP://$Server/" } else { 'LDAP://' }) + ('DC=' + ($Domain -split '\.' -join ',DC='))
+    $searcher = New-Object System.DirectoryServices.DirectorySearcher -ArgumentList @((New-Object System.DirectoryServices.DirectoryEntry -ArgumentList $root), "(gPLink=*$($Id.ToString('B'))*)")
+    $searcher.PageSize = 500
+    [void] $searcher.PropertiesToLoad.Add('distinguishedName')
+    $out = New-Object System.Collections.Generic.List[string]
+    foreach ($result in $searcher.FindAll()) {
+        $out.Add([string] $result.Properties['distinguishedname'][0])
+    }
+    return , $out
+}
+
+function Get-LinkText {
+    param($Options)
+    if ($null -eq $Options) {
+        return '(none)'
+    }
+    $words = @($(if ($Options -band 1) { 'disabled' } else { 'enabled' }))
+    if ($Options -band 2) {
+        $words += 'enforced'
+    }
+    return $words -join ', '
+}
+
+function Get-CmfwPolicyPlan {
+    # What a deployment would do for one policy, from the build and the domain's GPOs.
+    param($Spec, [hashtable] $Ours, $AllGpos, [hashtable] $Target)
+    $name = [string] $Spec['name']
+    $key = [string] $Spec['key']
+    $row = [pscustomobject] @{
+        Spec = $Spec; Name = $name; Key = $key; Gpo = $null; FoundBy = ''; Action = 'create'; RenameFrom = $null
+        Changes = $null; Content = $true; Marker = $true; Status = $true; Links = @(); OtherLinks = @(); Error = $null
+        Expected = (Read-LgpoText (ConvertTo-PackagePath ('lgpo/' + $key + '.txt')))
+    }
+    $mine = @()
+    if ($Ours.ContainsKey($key.ToLowerInvariant())) {
+        $mine = @($Ours[$key.ToLowerInvariant()])
+    }
+    $named = @($AllGpos | Where-Object { $_.DisplayName -ceq $name })
+    if ($mine.Count -gt 1) {
+        $row.Action = 'error'
+        $row.Error = "$($mine.Count) GPOs carry the marker of policy ${key} ($(@($mine | ForEach-Object { $_.Id.ToString('B') }) -join ', ')): delete all but one"
+        return $row
+    }
+    if ($mine.Count -eq 1) {
+        $row.Gpo = $mine[0]
+        $row.FoundBy = 'marker'
+        $clash = @($named | Where-Object { $_.Id -ne $row.Gpo.Id })
+        if ($row.Gpo.DisplayName -cne $name -and $clash.Count -gt 0) {
+            $row.Action = 'error'
+            $row.Error = "cannot rename GPO $($row.Gpo.Id.ToString('B')) to '$name': GPO $($clash[0].Id.ToString('B')) has that name"
+            return $row
+        }
+    }
+    elseif ($named.Count -gt 1) {
+        $row.Action = 'error'
+        $row.Error = "$($named.Count) GPOs are named '$name' and none carries the marker: rename all but one"
+        return $row
+    }
+    elseif ($named.Count -eq 1) {
+        $other = Get-CmfwMarker $named[0].Description
+        if ($null -ne $other) {
+            $row.Action = 'error'
+            $row.Error = "GPO $($named[0].Id.ToString('B')) named '$name' is managed by cmfw for domain $($other.Domain), policy $($other.Key): not taking it over"
+            return $row
+        }
+        $row.Gpo = $named[0]
+        $row.FoundBy = 'name'
+    }
+    if ($Link) {
+        $row.Links = @(foreach ($spec in @($Spec['links'])) {
+            $wanted = $(if ($spec['enforced']) { 2 } else { 0 }) + $(if ($spec['enabled']) { 0 } else { 1 })
+            $links = Get-CmfwGpLink ([string] $spec['target'])
+            $current = $null
+            if ($null -ne $links -and $null -ne $row.Gpo -and $links.ContainsKey($row.Gpo.Id.ToString('B').ToUpperInvariant())) {
+                $current = $links[$row.Gpo.Id.ToString('B').ToUpperInvariant()]
+            }
+            $action = $(if ($null -eq $links) { 'error' } elseif ($null -eq $current) { 'create' } elseif ($current -eq $wanted) { 'unchanged' } else { 'update' })
+            [pscustomobject] @{ Spec = $spec; Target = [string] $spec['target']; Action = $action; From = $current; To = $wanted }
+        })
+    }
+    if ($null -eq $row.Gpo) {
+        $row.Changes = Compare-CmfwValues -Expected $row.Expected -Actual @{}
+        return $row
+    }
+    $read = Read-GpoValues -Id $row.Gpo.Id -Expected $row.Expected -Target $Target
+    if ($read.Failures.Count -gt 0) {
+        $row.Action = 'error'
+        $row.Error = $read.Failures -join '; '
+        return $row
+    }
+    $row.Changes = Compare-CmfwValues -Expected $row.Expected -Actual $read.Values
+    if ($row.Gpo.DisplayName -cne $name) {
+        $row.RenameFrom = $row.Gpo.DisplayName
+    }
+    $row.Marker = (([string] $row.Gpo.Description).TrimStart([char] 0xFEFF) -split "`r?`n")[0] -cne [string] $Spec['marker']
+    $row.Status = [string] $row.Gpo.GpoStatus -ne 'UserSettingsDisabled'
+    $content = 0
+    foreach ($list in @($row.Changes.RulesAdded, $row.Changes.RulesRemoved, $row.Changes.RulesChanged, $row.Changes.SettingsAdded, $row.Changes.SettingsRemoved, $row.Changes.SettingsChanged)) {
+        $content += $list.Count
+    }
+    $row.Content = $content -gt 0
+    $row.Action = $(if ($content -gt 0 -or $row.Marker -or $row.Status) { 'update' } elseif ($null -ne $row.RenameFrom) { 'rename' } else { 'unchanged' })
+    $listed = @{}
+    foreach ($spec in @($Spec['links'])) {
+        $listed[([string] $spec['target']).ToLowerInvariant()] = $true
+    }
+    $row.OtherLinks = @(Get-CmfwLinkedFrom $row.Gpo.Id | Where-Object { -not $listed.ContainsKey($_.ToLowerInvariant()) } | Sort-Object)
+    return $row
+}
+
+function Write-CmfwPlan {
+    # The plan as lines, terraform-style: + create, ~ update or rename, = unchanged, - delete.
+    param($Rows, $Orphans)
+    $counts = @{ create = 0; update = 0; rename = 0; unchanged = 0; links = 0; error = 0 }
+    Write-Host "Plan for domain ${Domain}:"
+    foreach ($row in $Rows) {
+        if ($row.Action -eq 'error') {
+            $counts.error++
+            Write-Host "  ! $($row.Name): $($row.Error)"
+            continue
+        }
+        $sign = @{ create = '+'; update = '~'; rename = '~'; unchanged = '=' }[$row.Action]
+        if ($row.Action -ne 'rename') {
+            $counts[$row.Action]++
+        }
+        $where = $(if ($null -ne $row.Gpo) { "GPO $($row.Gpo.Id.ToString('B')), found by $($row.FoundBy)" } else { 'new GPO' })
+        Write-Host "  $sign $($row.Name)  ($where)"
+        if ($null -ne $row.RenameFrom) {
+            $counts.rename++
+            Write-Host "      rename: '$($row.RenameFrom)' -> '$($row.Name)'"
+        }
+        if ($row.Action -eq 'create') {
+            Write-Host "      create with $($row.Changes.RulesAdded.Count) firewall rules"
+        }
+        else {
+            foreach ($rule in $row.Changes.RulesAdded) { Write-Host "      + rule $rule" }
+            foreach ($rule in $row.Changes.RulesRemoved) { Write-Host "      - rule $rule" }
+            foreach ($rule in $row.Changes.RulesChanged) { Write-Host "      ~ rule $rule" }
+            foreach ($value in $row.Changes.SettingsAdded) { Write-Host "      + setting $value" }
+            foreach ($value in $row.Changes.SettingsRemoved) { Write-Host "      - setting $value" }
+            foreach ($value in $row.Changes.SettingsChanged) { Write-Host "      ~ setting $value" }
+            if ($row.Marker) { Write-Host '      ~ comment: write the cmfw marker' }
+            if ($row.Status) { Write-Host '      ~ status: user settings disabled' }
+        }
+        foreach ($ln in $row.Links) {
+            switch ($ln.Action) {
+                'error' { $counts.error++; Write-Host "      ! link $($ln.Target): the target does not exist or cannot be read" }
+                'create' { $counts.links++; Write-Host "      + link $($ln.Target) ($(Get-LinkText $ln.To))" }
+                'update' { $counts.links++; Write-Host "      ~ link $($ln.Target): $(Get-LinkText $ln.From) -> $(Get-LinkText $ln.To)" }
+            }
+        }
+        foreach ($dn in $row.OtherLinks) {
+            Write-Host "      link outside the matrix, kept: $dn"
+        }
+    }
+    foreach ($orphan in $Orphans) {
+        $where = $(if ($orphan.Links.Count -gt 0) { ", linked to $($orphan.Links -join '; ')" } else { ', not linked' })
+        $verb = $(if ($Prune) { 'delete (-Prune)' } else { 'orphan, kept (-Prune deletes it)' })
+        Write-Host "  - $($orphan.Gpo.DisplayName)  (GPO $($orphan.Gpo.Id.ToString('B')), policy $($orphan.Key)$where): $verb"
+    }
+    $summary = @()
+    foreach ($kind in @('create', 'update', 'rename')) {
+        if ($counts[$kind] -gt 0) { $summary += "$($counts[$kind]) to $kind" }
+    }
+    if ($counts.unchanged -gt 0) { $summary += "$($counts.unchanged) unchanged" }
+    if ($counts.links -gt 0) { $summary += "$($counts.links) link change$(if ($counts.links -ne 1) { 's' })" }
+    if (@($Orphans).Count -gt 0) { $summary += "$(@($Orphans).Count) orphan$(if (@($Orphans).Count -ne 1) { 's' }) $(if ($Prune) { 'to delete' } else { 'kept' })" }
+    if ($counts.error -gt 0) { $summary += "$($counts.error) failed" }
+    $changes = ($counts.create + $counts.update + $counts.rename + $counts.links) -gt 0 -or ($Prune -and @($Orphans).Count -gt 0)
+    Write-Host ("Plan: $(if ($summary) { $summary -join ', ' } else { 'nothing to deploy' })." + $(if ($changes) { '' } else { ' No changes.' }))
+    return [pscustomobject] @{ Changes = $changes; Errors = $counts.error }
+}
+
+function Compare-CmfwGpo {
+    # What differs between the GPO in the domain and the build after the import; empty when they agree.
+    param([guid] $Id, $Expected, [string[]] $RuleIds, [hashtable] $Target)
+    $read = Read-GpoValues -Id $Id -Expected $Expected -Target $Target
+    $problems = New-Object System.Collections.Generic.List[string]
+    foreach ($failure in $read.Failures) {
+        $problems.Add($failure)
+    }
+    $rules = $read.Values[$FirewallRulesKey]
     if ($rules.get_Count() -ne $RuleIds.Count) {
         $problems.Add("holds $($rules.get_Count()) firewall rules, the build has $($RuleIds.Count)")
     }
-    foreach ($id in $RuleIds) {
-        if (-not $rules.ContainsKey($id)) {
-            $problems.Add("rule $id is missing")
-        }
-    }
-    $known = @{}
-    foreach ($id in $RuleIds) { $known[$id] = $true }
-    foreach ($id in @($rules.get_Keys())) {
-        if (-not $known.ContainsKey($id)) {
-            $problems.Add("rule $id is not in the build")
-        }
-    }
-    foreach ($entry in $Expected) {
-        $values = $actual[$entry.Key]
-        if ($values.ContainsKey($entry.Name) -and $values[$entry.Name] -cne $entry.Value) {
-            $problems.Add("$($entry.Key)\$($entry.Name) differs from the build")
-        }
-        elseif (-not $values.ContainsKey($entry.Name) -and $entry.Key -ne $FirewallRulesKey) {
-            $problems.Add("$($entry.Key)\$($entry.Name) is missing")
-        }
-    }
+    $changes = Compare-CmfwValues -Expected $Expected -Actual $read.Values
+    foreach ($rule in $changes.RulesAdded) { $problems.Add("rule $rule is missing") }
+    foreach ($rule in $changes.RulesRemoved) { $problems.Add("rule $rule is not in the build") }
+    foreach ($rule in $changes.RulesChanged) { $problems.Add("rule $rule differs from the build") }
+    foreach ($value in $changes.SettingsAdded) { $problems.Add("$value is missing") }
+    foreach ($value in $changes.SettingsChanged) { $problems.Add("$value differs from the build") }
     return , $problems
 }
 
 function Set-CmfwLink {
-    # Update the GPO's link on the target, or create it; returns what was done. Tries
-    # Set-GPLink first rather than inspecting GpoLinks, whose items PowerShell 7 may
-    # only see as text (the GroupPolicy module runs there in a compatibility session).
-    param($Gpo, $Spec, [hashtable] $Target)
+    # Create or update the GPO's link on the target, as the plan decided from its gPLink.
+    param([guid] $Id, $LinkPlan, [hashtable] $Target)
+    $spec = $LinkPlan.Spec
     $linkArgs = @{
-        Guid        = $Gpo.Id
-        Target      = [string] $Spec['target']
-        LinkEnabled = $(if ($Spec['enabled']) { 'Yes' } else { 'No' })
-        Enforced    = $(if ($Spec['enforced']) { 'Yes' } else { 'No' })
+        Guid        = $Id
+        Target      = $LinkPlan.Target
+        LinkEnabled = $(if ($spec['enabled']) { 'Yes' } else { 'No' })
+        Enforced    = $(if ($spec['enforced']) { 'Yes' } else { 'No' })
     }
-    $count = @((Get-GPInheritance -Target $linkArgs['Target'] @Target -ErrorAction Stop).GpoLinks).Count
-    $order = $null
-    if ($null -ne $Spec['order']) {
-        $order = [int] $Spec['order']
+    $links = Get-CmfwGpLink $LinkPlan.Target
+    if ($null -eq $links) {
+        throw "link target $($LinkPlan.Target) does not exist or cannot be read"
     }
-    try {
+    $exists = $links.ContainsKey($Id.ToString('B').ToUpperInvariant())
+    if ($null -ne $spec['order']) {
         # Windows refuses an order past the end of the target's links: take the last place.
-        if ($null -ne $order) {
-            $linkArgs['Order'] = [Math]::Min($order, [Math]::Max($count, 1))
-        }
+        $linkArgs['Order'] = [Math]::Min([int] $spec['order'], $links.get_Count() + $(if ($exists) { 0 } else { 1 }))
+    }
+    if ($exists) {
         Set-GPLink @linkArgs @Target -Confirm:$false -ErrorAction Stop | Out-Null
-        return "updated link on $($linkArgs['Target'])"
+        return "updated link on $($LinkPlan.Target)"
     }
-    catch {
-        if ($null -ne $order) {
-            $linkArgs['Order'] = [Math]::Min($order, $count + 1)
-        }
-        New-GPLink @linkArgs @Target -Confirm:$false -ErrorAction Stop | Out-Null
-        return "linked to $($linkArgs['Target'])"
-    }
+    New-GPLink @linkArgs @Target -Confirm:$false -ErrorAction Stop | Out-Null
+    return "linked to $($LinkPlan.Target)"
 }
 
 # -- 1. the package is exactly what cmfw built ------------------------------------------------
 
+$failed = $false
 try {
     $buildPath = ConvertTo-PackagePath 'build.json'
     if (-not (Test-Path -LiteralPath $buildPath -PathType Leaf) -or -not (Test-Path -LiteralPath (ConvertTo-PackagePath 'SHA256SUMS') -PathType Leaf)) {
@@ -362,73 +659,160 @@ try {
     if ($Server) {
         $target['Server'] = $Server
     }
+
+    # -- 2-3. read the domain, plan ------------------------------------------------------------
+
     # Every GPO of the domain once: "not found" and "cannot ask" must not look alike.
     $allGpos = @(Get-GPO -All @target -ErrorAction Stop)
+    $owner = [string] $build['owner']
+    $ours = @{}
+    foreach ($gpo in $allGpos) {
+        $marker = Get-CmfwMarker $gpo.Description
+        if ($null -ne $marker -and $marker.Domain -eq ([string] $build['domain']).ToLowerInvariant() -and $marker.Owner -ceq $owner) {
+            if (-not $ours.ContainsKey($marker.Key.ToLowerInvariant())) {
+                $ours[$marker.Key.ToLowerInvariant()] = New-Object System.Collections.Generic.List[object]
+            }
+            $ours[$marker.Key.ToLowerInvariant()].Add($gpo)
+        }
+    }
+    $rows = @(foreach ($p in $selected) { Get-CmfwPolicyPlan -Spec $p -Ours $ours -AllGpos $allGpos -Target $target })
+    $inBuild = @{}
+    foreach ($p in $build['policies']) {
+        $inBuild[([string] $p['key']).ToLowerInvariant()] = $true
+    }
+    $orphans = @(foreach ($key in @($ours.get_Keys() | Sort-Object)) {
+        if (-not $inBuild.ContainsKey($key)) {
+            foreach ($gpo in $ours[$key]) {
+                [pscustomobject] @{ Gpo = $gpo; Key = (Get-CmfwMarker $gpo.Description).Key; Links = (Get-CmfwLinkedFrom $gpo.Id) }
+            }
+        }
+    })
+    $planned = Write-CmfwPlan -Rows $rows -Orphans $orphans
 }
 catch {
     Write-Error $_.Exception.Message -ErrorAction Continue
     exit 1
 }
 
-# -- 2-4. import, verify, link ---------------------------------------------------------------
+if ($Plan -or $WhatIfPreference) {
+    if ($planned.Errors -gt 0) {
+        exit 1
+    }
+    exit $(if ($DetailedExitCode -and $planned.Changes) { 2 } else { 0 })
+}
+
+# -- 4. rename, import, verify, link; prune ----------------------------------------------------
 
 $backupRoot = ConvertTo-PackagePath 'gpo'
 $summary = New-Object System.Collections.Generic.List[object]
-$failed = $false
+$failed = $planned.Errors -gt 0
 
-foreach ($p in $selected) {
-    $name = [string] $p['name']
-    $row = [ordered] @{ Policy = $name; Action = ''; Rules = "$($p['rules'])"; Links = ''; Result = '' }
+foreach ($row in $rows) {
+    $p = $row.Spec
+    $name = $row.Name
+    $line = [ordered] @{ Policy = $name; Action = $row.Action; Rules = "$($p['rules'])"; Links = ''; Result = '' }
+    if ($row.Action -eq 'error') {
+        $line.Result = 'FAILED (see the plan)'
+        $summary.Add([pscustomobject] $line)
+        continue
+    }
     try {
-        $existing = @($allGpos | Where-Object { $_.DisplayName -eq $name })
-        if ($existing.Count -gt 1) {
-            throw "$($existing.Count) GPOs are named '$name'; rename all but one"
-        }
-        $what = $(if ($existing.Count -eq 1) { "replace the settings of GPO $($existing[0].Id)" } else { 'create the GPO' })
+        $what = $(if ($null -ne $row.Gpo) { "$($row.Action) GPO $($row.Gpo.Id.ToString('B'))" } else { 'create the GPO' })
         if (-not $PSCmdlet.ShouldProcess($name, "Import-GPO backup $($p['backup_id']) ($what)")) {
-            $verb = $(if ($WhatIfPreference) { 'would ' } else { 'skipped: would ' })
-            $row.Action = $verb + $(if ($existing.Count -eq 1) { 'update' } else { 'create' })
-            $row.Result = 'not imported'
-            if ($Link) {
-                $row.Links = "would link $(@($p['links']).Count)"
-            }
-            $summary.Add([pscustomobject] $row)
+            $line.Result = 'skipped'
+            $summary.Add([pscustomobject] $line)
             continue
         }
-        # This script's ShouldProcess has asked already: the cmdlet must not ask again.
-        $gpo = Import-GPO -BackupId $p['backup_id'] -Path $backupRoot -TargetName $name -CreateIfNeeded @target -Confirm:$false -ErrorAction Stop
-        $row.Action = $(if ($existing.Count -eq 1) { 'updated' } else { 'created' })
-        $twin = ConvertTo-PackagePath ('lgpo/' + $p['key'] + '.txt')
-        $problems = Compare-CmfwGpo -Name $name -Expected (Read-LgpoText $twin) -RuleIds @($p['rule_ids']) -Target $target
+        # This script's ShouldProcess has asked already: the cmdlets must not ask again.
+        if ($null -ne $row.Gpo) {
+            if ($null -ne $row.RenameFrom) {
+                Rename-GPO -Guid $row.Gpo.Id -TargetName $name @target -Confirm:$false -ErrorAction Stop | Out-Null
+            }
+            $gpo = $row.Gpo
+            if ($row.Content) {
+                # Only when a value differs: an unchanged GPO keeps its version, so clients do nothing.
+                $gpo = Import-GPO -BackupId $p['backup_id'] -Path $backupRoot -TargetGuid $row.Gpo.Id @target -Confirm:$false -ErrorAction Stop
+            }
+        }
+        else {
+            $gpo = Import-GPO -BackupId $p['backup_id'] -Path $backupRoot -TargetName $name -CreateIfNeeded @target -Confirm:$false -ErrorAction Stop
+        }
+        # Import-GPO carries neither the comment nor the status: set both, as the backup says.
+        $gpo = Get-GPO -Guid $gpo.Id @target -ErrorAction Stop
+        if ((([string] $gpo.Description) -split "`r?`n")[0] -cne [string] $p['marker']) {
+            $gpo.Description = [string] $p['marker']
+        }
+        if ([string] $gpo.GpoStatus -ne 'UserSettingsDisabled') {
+            $gpo.GpoStatus = 'UserSettingsDisabled'
+        }
+        $problems = Compare-CmfwGpo -Id $gpo.Id -Expected $row.Expected -RuleIds @($p['rule_ids']) -Target $target
+        $again = Get-GPO -Guid $gpo.Id @target -ErrorAction Stop
+        if ($again.DisplayName -cne $name) {
+            $problems.Add("the display name is '$($again.DisplayName)'")
+        }
+        if ($null -eq (Get-CmfwMarker $again.Description)) {
+            $problems.Add('the comment lacks the cmfw marker')
+        }
         if ($problems.Count -gt 0) {
             $failed = $true
-            $row.Result = "MISMATCH ($($problems.Count))"
+            $line.Result = "MISMATCH ($($problems.Count))"
             foreach ($problem in $problems) {
                 Write-Error "${name}: $problem" -ErrorAction Continue
             }
             if ($Link) {
-                $row.Links = 'not linked (mismatch)'
+                $line.Links = 'not linked (mismatch)'
             }
         }
         else {
-            $row.Result = 'verified'
+            $line.Result = 'verified'
             if ($Link) {
                 $done = @()
-                foreach ($spec in @($p['links'])) {
-                    if ($PSCmdlet.ShouldProcess([string] $spec['target'], "Link GPO '$name'")) {
-                        $done += Set-CmfwLink -Gpo $gpo -Spec $spec -Target $target
+                foreach ($ln in $row.Links) {
+                    if ($ln.Action -eq 'unchanged') {
+                        $done += 'unchanged'
+                    }
+                    elseif ($PSCmdlet.ShouldProcess($ln.Target, "Link GPO '$name'")) {
+                        $done += Set-CmfwLink -Id $gpo.Id -LinkPlan $ln -Target $target
                     }
                 }
-                $row.Links = "$($done.Count) of $(@($p['links']).Count)"
+                $line.Links = "$($done.Count) of $(@($p['links']).Count)"
             }
         }
     }
     catch {
         $failed = $true
-        $row.Result = 'FAILED'
+        $line.Result = 'FAILED'
         Write-Error "${name}: $($_.Exception.Message)" -ErrorAction Continue
     }
-    $summary.Add([pscustomobject] $row)
+    $summary.Add([pscustomobject] $line)
+}
+
+if ($Prune) {
+    foreach ($orphan in $orphans) {
+        $label = "$($orphan.Gpo.DisplayName) ($($orphan.Gpo.Id.ToString('B')), policy $($orphan.Key))"
+        $line = [ordered] @{ Policy = $orphan.Gpo.DisplayName; Action = 'delete orphan'; Rules = ''; Links = "$($orphan.Links.Count) removed"; Result = '' }
+        try {
+            if ($PSCmdlet.ShouldProcess($label, 'Remove-GPO (and its links)')) {
+                # Checked again just before: only a GPO that still carries our marker goes.
+                $now = Get-GPO -Guid $orphan.Gpo.Id @target -ErrorAction Stop
+                $marker = Get-CmfwMarker $now.Description
+                if ($null -eq $marker -or $marker.Key -cne $orphan.Key) {
+                    throw 'its comment no longer carries the cmfw marker: left alone'
+                }
+                Remove-GPO -Guid $orphan.Gpo.Id @target -Confirm:$false -ErrorAction Stop
+                $line.Result = 'deleted'
+            }
+            else {
+                $line.Result = 'skipped'
+            }
+        }
+        catch {
+            $failed = $true
+            $line.Result = 'FAILED'
+            Write-Error "${label}: $($_.Exception.Message)" -ErrorAction Continue
+        }
+        $summary.Add([pscustomobject] $line)
+    }
 }
 
 $summary | Format-Table -AutoSize | Out-String -Width 200 | Write-Host
@@ -436,4 +820,4 @@ if ($failed) {
     Write-Host 'Some GPOs failed or do not match the build; see the errors above.'
     exit 1
 }
-exit 0
+exit $(if ($DetailedExitCode -and $planned.Changes) { 2 } else { 0 })
