@@ -226,3 +226,12 @@ def test_usage_errors(deploy: ModuleType, tmp_path: Path, capsys: pytest.Capture
     with pytest.raises(SystemExit) as stop:
         deploy.main(["--no-such-option", "--detailed-exitcode"])
     assert stop.value.code == 1  # 2 means "changes" there
+
+
+def test_warnings_reach_the_plan(deploy: ModuleType) -> None:
+    build = build_of(policy("A", "Policy A"))
+    inv = inventory({GUIDS[1]: gpo("Policy A", "A", entries(CMFW_A_1="x"))})
+    inv["warnings"] = ["the domain has 2 domain controllers (dc1, dc2): Samba does not replicate SYSVOL"]
+    found = run_plan(deploy, build, inv, {"A": entries(CMFW_A_1="x")})
+    assert found["warnings"] == inv["warnings"]
+    assert "  warning: the domain has 2 domain controllers (dc1, dc2): Samba does not replicate SYSVOL" in deploy.format_plan(found, False)

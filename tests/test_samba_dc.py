@@ -213,8 +213,12 @@ def test_the_check_fails_on_a_corrupted_registry_pol(dc: SambaDC, first: dict[st
     on_dc.write_bytes(good[:-4] + b"\xff\xff\xff\xff")
     with pytest.raises(AssertionError, match="Registry.pol in SYSVOL differs from the build"):
         check_gpo(dc, guid, good, tmp_path / "broken")
-    done = deploy(first["out"], dc, "--policy", "PxeDPs")  # type: ignore[arg-type]
+    _, found = plan(first["out"], dc, "--policy", "PxeDPs")  # type: ignore[arg-type]
+    [row] = found["policies"]  # the plan sees the damage: the last rule's string lost its end
+    assert row["action"] == "update" and [c["id"] for c in row["rules"]["changed"]] == ["CMFW-PxeDPs-PxeDistributionPoint-TFTP-Data-UDP-Out"]
+    done = deploy(first["out"], dc, "--policy", "PxeDPs", "--verify-dc", "127.0.0.1")  # type: ignore[arg-type]
     assert done.returncode == 0 and "uploaded" in done.stdout and "verified (version 2)" in done.stdout
+    assert "== SYSVOL on 127.0.0.1" in done.stdout and "   verified on 127.0.0.1 (version 2)" in done.stdout
     assert check_gpo(dc, guid, good, tmp_path / "repaired") == 2
 
 
