@@ -28,12 +28,74 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def validator(name: str) -> Any:
-    """A jsonschema validator for a schema of ``schemas/``, made once."""
+    """A jsonschema validator for a schema of ``schemas/``, made once, whose ``pattern``
+    keeps JSON Schema's (ECMA-262) meaning: see :func:`ecma_regex`."""
+    schema = load_schema(name)
+    return validator_class(schema)(schema)
+
+
+def validator_class(schema: dict[str, Any]) -> Any:
+    """The jsonschema validator class for ``schema``'s dialect, with ECMA-262 patterns."""
     import jsonschema  # deferred: importing it costs more than the whole CLI start-up
 
-    schema = load_schema(name)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    base = jsonschema.validators.validator_for(schema)
+    return jsonschema.validators.extend(base, {"pattern": _pattern})
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def _compiled(pattern: str) -> Any:
+    import re
+
+    return re.compile(ecma_regex(pattern))
+
+
+def ecma_search(pattern: str, text: str) -> bool:
+    """``pattern`` found in ``text`` as JSON Schema means it (ECMA-262, no flags)."""
+    return _compiled(pattern).search(text) is not None
+
+
+def ecma_regex(pattern: str) -> str:
+    """A JSON Schema (ECMA-262) pattern as a Python regex with the same meaning.
+
+    Two characters differ, and both let a trailing newline through in Python:
+    ``$`` means the very end in ECMA-262 but "the end, or before a final newline" in
+    Python (so ``^[a-z]+$`` would accept ``"host1\\n"``); ``.`` excludes every line
+    terminator in ECMA-262 but only ``\\n`` in Python. Outside character classes they
+    become ``\\Z`` and ``[^\\n\\r\\u2028\\u2029]``.
+    """
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+            out.append(char)
+        elif char == "[":
+            in_class = True
+            out.append(char)
+            if pattern[i + 1 : i + 2] == "]":  # "[]..." in Python: a literal "]" first
+                out.append("]")
+                i += 1
+        elif char == "$":
+            out.append("\\Z")
+        elif char == ".":
+            out.append("[^\\n\\r\\u2028\\u2029]")
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def schema_problems(doc: Document, schema_name: str) -> list[Problem]:

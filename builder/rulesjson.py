@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import Problem
 from .formats import Artifacts, Context, Emitted, Emitter, Validator
-from .jsonschemas import load_schema, validator
+from .jsonschemas import load_schema, validator, validator_class
 from .syntax.jsonlayout import dumps
 from .model import DscOptions, FeatureChoice, GpoLink, Policy, PolicySet, ProfileSetting, link_to_dict, rule_from_dict, rule_to_dict
 
@@ -164,13 +164,11 @@ def schema_problems(path: str, doc: object) -> list[Problem]:
 @functools.cache
 def _validators() -> tuple[Any, Any, Any]:
     """Validators for a whole rules.json, a rule without its id, and an id."""
-    import jsonschema
-
     schema = load_schema("rules.schema.json")
     rule = copy.deepcopy(schema["$defs"]["rule"])
     id_schema = rule["properties"].pop("id")
     rule["required"].remove("id")
-    cls = jsonschema.validators.validator_for(schema)
+    cls = validator_class(schema)
     return validator("rules.schema.json"), cls(rule), cls(id_schema)
 
 

@@ -8,6 +8,12 @@ The writer only removes what cmfw wrote: the previous build's ``build.json`` lis
 its files, and any other file in the output directory is *foreign*. A directory
 with foreign files is refused unless ``force`` is given, and then the foreign files
 are carried into the new tree, never deleted.
+
+It never follows a link it did not make: the output tree is walked with ``lstat``,
+and a symbolic link, FIFO, socket or device node anywhere in it is refused by name,
+``force`` or not (a link ``out/gpo -> /elsewhere`` would otherwise take the backups
+elsewhere; reading a FIFO would hang). Files are created with ``O_EXCL`` and
+``O_NOFOLLOW`` in a staging directory cmfw just made.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -47,6 +54,8 @@ def check_paths(files: dict[str, bytes]) -> None:
 def owned_files(target: Path) -> set[str] | None:
     """Files the previous build wrote (from its manifest), or ``None`` if it has none."""
     try:
+        if not stat.S_ISREG(os.lstat(target / MANIFEST).st_mode):
+            return None
         manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
         files = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -56,23 +65,72 @@ def owned_files(target: Path) -> set[str] | None:
     return set(files) | set(UNLISTED)
 
 
+#: What ``lstat`` says an entry is, for the entries the writer refuses.
+_SPECIAL = (
+    (stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device node"), (stat.S_ISBLK, "device node"),
+)
+
+
+def _kind(mode: int) -> str | None:
+    """``None`` for a regular file or directory, else what the entry is."""
+    for test, name in _SPECIAL:
+        if test(mode):
+            return name
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return "special file"
+
+
+def scan(target: Path) -> tuple[set[str], list[tuple[str, str]]]:
+    """Regular files below ``target`` (relative POSIX paths) and every entry that is
+    neither a file nor a directory, as (path, kind). Nothing is followed."""
+    files: set[str] = set()
+    special: list[tuple[str, str]] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(target / rel) if rel else os.scandir(target), key=lambda e: e.name)
+        except OSError as exc:
+            raise OutputError(f"{target / rel}: cannot list it ({exc.strerror or exc})") from None
+        for entry in entries:
+            path = f"{rel}/{entry.name}" if rel else entry.name
+            mode = entry.stat(follow_symlinks=False).st_mode
+            kind = _kind(mode)
+            if kind is not None:
+                special.append((path, kind))
+            elif stat.S_ISDIR(mode):
+                stack.append(path)
+            else:
+                files.add(path)
+    return files, sorted(special)
+
+
 def existing_files(target: Path) -> set[str]:
-    out = set()
-    for root, dirs, names in os.walk(target):
-        dirs.sort()
-        for name in names:
-            out.add(Path(root, name).relative_to(target).as_posix())
-        for name in dirs:
-            if Path(root, name).is_symlink():
-                out.add(Path(root, name).relative_to(target).as_posix())
-    return out
+    files, special = scan(target)
+    return files | {path for path, _ in special}
+
+
+def refuse_special(target: Path) -> set[str]:
+    """The regular files below ``target``; raises :class:`OutputError` naming every link,
+    FIFO, socket or device node (cmfw follows, copies and deletes none of them)."""
+    files, special = scan(target)
+    if special:
+        shown = ", ".join(f"{path} ({kind})" for path, kind in special[:3])
+        more = f" and {len(special) - 3} more" if len(special) > 3 else ""
+        raise OutputError(
+            f"{target}: holds {shown}{more}, which cmfw neither follows nor replaces; remove "
+            + ("it" if len(special) == 1 else "them") + " and build again"
+        )
+    return files
 
 
 def foreign_files(target: Path) -> list[str]:
     """Files in ``target`` that cmfw did not write (all of them if it has no manifest)."""
     if not target.exists():
         return []
-    present = existing_files(target)
+    present = refuse_special(target)
     owned = owned_files(target)
     if owned is None:
         return sorted(present)
@@ -98,9 +156,7 @@ def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = Fal
     try:
         for rel in foreign:
             if rel not in files:
-                destination = staging / rel
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(target / rel, destination, follow_symlinks=False)
+                _copy_regular(target / rel, staging / rel)
         for rel in sorted(files):
             _write_file(staging / rel, files[rel], file_mode(rel))
         for folder in sorted({parent for rel in files for parent in PurePosixPath(rel).parents} - {PurePosixPath(".")}):
@@ -113,15 +169,42 @@ def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = Fal
         raise
 
 
-def _write_file(path: Path, data: bytes, mode: int) -> None:
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _create(path: Path) -> int:
+    """A new file in the staging tree: never an existing one, never through a link."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "xb") as fh:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
+
+
+def _write_file(path: Path, data: bytes, mode: int) -> None:
+    with os.fdopen(_create(path), "wb") as fh:
         fh.write(data)
         fh.flush()
         # A fixed mode, whatever the umask: the same build gives the same tree.
         if hasattr(os, "fchmod"):  # not on Windows, where modes mean little
             os.fchmod(fh.fileno(), mode)
         os.fsync(fh.fileno())
+
+
+def _copy_regular(source: Path, destination: Path) -> None:
+    """Carry a foreign file over (``--force``), checking on the open handle that it is
+    still a regular file: it may have been swapped for a link or a FIFO since the scan."""
+    try:
+        fd = os.open(source, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise OutputError(f"{source}: cannot keep this foreign file ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OutputError(f"{source}: is no longer a regular file; cmfw does not copy it")
+        with os.fdopen(_create(destination), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+            if hasattr(os, "fchmod"):
+                os.fchmod(dst.fileno(), stat.S_IMODE(info.st_mode))
+            os.fsync(dst.fileno())
+    os.utime(destination, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
 def _swap(staging: Path, target: Path) -> None:
@@ -142,13 +225,21 @@ def _recover(target: Path) -> None:
     parent = target.parent
     if not parent.is_dir():
         return
-    leftovers = sorted(parent.glob(f".{target.name}{_OLD}*"))
-    if leftovers and not target.exists():
+    # Only real directories are ours: a link named like a leftover is not followed or moved.
+    leftovers = sorted(p for p in parent.glob(f".{target.name}{_OLD}*") if _is_real_dir(p))
+    if leftovers and not os.path.lexists(target):
         # Killed between the two renames: the old output is intact under its hidden name.
         os.rename(leftovers[-1], target)
         leftovers = leftovers[:-1]
-    for stale in leftovers + sorted(parent.glob(f".{target.name}{_NEW}*")):
+    for stale in leftovers + sorted(p for p in parent.glob(f".{target.name}{_NEW}*") if _is_real_dir(p)):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _fsync_dir(path: Path) -> None:
@@ -178,13 +269,20 @@ def stale_files(target: Path | str, files: dict[str, bytes]) -> list[Stale]:
     """
     target = Path(target)
     out: list[Stale] = []
+    present: set[str] = set()
+    special: dict[str, str] = {}
+    if target.is_dir():
+        present, found = scan(target)
+        special = dict(found)
     for rel in sorted(files):
-        path = target / rel
-        if path.is_symlink() or not path.is_file():
+        if rel in special or any(str(parent) in special for parent in PurePosixPath(rel).parents):
+            out.append(Stale(rel, "missing"))  # behind a link or not a file: never read through it
+        elif rel not in present:
             out.append(Stale(rel, "missing"))
-        elif path.stat().st_size != len(files[rel]) or path.read_bytes() != files[rel]:
-            out.append(Stale(rel, "differs"))
-    present = existing_files(target) if target.is_dir() else set()
+        else:
+            path = target / rel
+            if path.stat().st_size != len(files[rel]) or path.read_bytes() != files[rel]:
+                out.append(Stale(rel, "differs"))
     owned = owned_files(target) or set()
-    out.extend(Stale(rel, "obsolete") for rel in sorted((owned & present) - set(files)))
+    out.extend(Stale(rel, "obsolete") for rel in sorted((owned & (present | set(special))) - set(files)))
     return out

@@ -8,6 +8,7 @@ its own copies of a few constants; these tests hold them to cmfw's. The DC tests
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -235,3 +236,36 @@ def test_warnings_reach_the_plan(deploy: ModuleType) -> None:
     found = run_plan(deploy, build, inv, {"A": entries(CMFW_A_1="x")})
     assert found["warnings"] == inv["warnings"]
     assert "  warning: the domain has 2 domain controllers (dc1, dc2): Samba does not replicate SYSVOL" in deploy.format_plan(found, False)
+
+
+def test_data_reaches_samba_tool_only_after_double_dash(deploy: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy named like an option stays a name: a stand-in samba-tool logs its argv."""
+    log = tmp_path / "argv.json"
+    tool = tmp_path / "samba-tool"
+    tool.write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\nprint(\"GPO '-' created as {{00000000-0000-0000-0000-000000000001}}\")\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    args = deploy.parser().parse_args(["-H", "ldap://dc", "-U", "admin", "-s", "/etc/samba/smb.conf"])
+    runner = deploy.Deployer(args, tmp_path, {"policies": []})
+    runner.password = "secret"
+    runner.tool_auth = ["--use-kerberos=off"]
+    for name in ("--version", "-s/tmp/evil.conf", "-dash", HOSTILE):
+        runner.samba_tool("gpo", "create", positional=[name])
+    runner.samba_tool("gpo", "setlink", "--enforce", positional=["-OU=x", "{GUID}"])
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    for argv, name in zip(calls, ("--version", "-s/tmp/evil.conf", "-dash", HOSTILE)):
+        assert argv[argv.index("--") + 1:] == [name] and argv.count(name) == 1 and "secret" not in argv
+    assert calls[-1][calls[-1].index("--") + 1:] == ["-OU=x", "{GUID}"] and calls[-1].index("--enforce") < calls[-1].index("--")
+
+
+def test_every_samba_tool_call_passes_data_as_positional() -> None:
+    """In the program's source, samba_tool(...) takes only literal words before positional=."""
+    import ast
+
+    tree = ast.parse(PROGRAM.read_text(encoding="utf-8"))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "samba_tool"]
+    assert len(calls) >= 5
+    for call in calls:
+        for arg in call.args:
+            literal = isinstance(arg, ast.Constant) or (isinstance(arg, ast.Starred) and isinstance(arg.value, ast.Name) and arg.value.id == "options")
+            assert literal, ast.unparse(arg)

@@ -322,3 +322,25 @@ def test_deploy_script_usage_errors(files: dict[str, bytes], tmp_path: Path) -> 
     assert done.returncode == 2 and "invalid choice: 'yaml'" in done.stderr
     helped = _run_script(out, "--help")
     assert helped.returncode == 0 and "--prune" in helped.stdout and "--detailed-exitcode" in helped.stdout
+
+
+GP_CMDLETS = ("Import-GPO", "Rename-GPO", "Remove-GPO", "Get-GPO", "Get-GPRegistryValue", "New-GPLink", "Set-GPLink")
+
+
+def test_group_policy_cmdlets_take_data_by_parameter_name_only(files: dict[str, bytes]) -> None:
+    """No value reaches a Group Policy cmdlet positionally: each follows its -Name (or is a @splat)."""
+    text = files["Import-CmfwGpo.ps1"].decode("utf-8-sig")
+    checked = 0
+    for name, node in _calls(text):
+        if name not in GP_CMDLETS:
+            continue
+        elements = next((c for c in node.parent.children if c.type == "command_elements"), None)
+        parts = [c for c in (elements.children if elements else []) if c.type != "command_argument_sep"]
+        previous = None
+        for part in parts:
+            value = part.text.decode()
+            if part.type != "command_parameter" and previous != "command_parameter":
+                assert value.startswith("@"), f"{name} on line {node.start_point[0] + 1} takes {value!r} positionally"
+            previous = part.type if part.type == "command_parameter" else None
+        checked += 1
+    assert checked >= 8

@@ -103,3 +103,81 @@ def test_target_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "out").write_text("x")
     with pytest.raises(OutputError, match="exists and is not a directory"):
         write_tree(tmp_path / "out", manifest({"rules.json": b"1"}))
+
+
+# -- links and special files: never followed, never copied ----------------------------------
+
+
+def _specials(out: Path, elsewhere: Path) -> dict[str, object]:
+    """Ways an output tree can hold something other than files and folders."""
+    import os
+    import socket
+    import stat
+
+    def link_dir() -> None:
+        (out / "gpo").rename(out / "gpo-was-here") if (out / "gpo").exists() else None
+        (out / "gpo").symlink_to(elsewhere, target_is_directory=True)
+
+    def link_file() -> None:
+        (out / "rules.json").unlink()
+        (out / "rules.json").symlink_to(elsewhere / "victim.txt")
+
+    def fifo() -> None:
+        os.mkfifo(out / "gpo" / "pipe")
+
+    def sock() -> None:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(str(out / "gpo" / "sock"))
+
+    def device() -> None:
+        os.mknod(out / "gpo" / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+
+    return {"symbolic link": link_dir, "file link": link_file, "FIFO": fifo, "socket": sock, "device node": device}
+
+
+@pytest.mark.parametrize("kind", ["symbolic link", "file link", "FIFO", "socket", "device node"])
+@pytest.mark.parametrize("force", [False, True])
+def test_links_and_special_files_are_refused_by_name(tmp_path: Path, kind: str, force: bool) -> None:
+    import os
+
+    if kind == "device node" and os.geteuid() != 0:
+        pytest.skip("making a device node needs root (CI runs as root)")
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "victim.txt").write_text("untouched")
+    files = manifest({"gpo/a/Backup.xml": b"<a/>", "rules.json": b"{}"})
+    write_tree(out, files)
+    _specials(out, elsewhere)[kind]()  # type: ignore[operator]
+    before = {p.name for p in out.iterdir()}
+    with pytest.raises(OutputError) as caught:
+        write_tree(out, files, force=force)
+    message = str(caught.value)
+    name = {"symbolic link": "gpo (symbolic link)", "file link": "rules.json (symbolic link)"}.get(kind, f"({kind})")
+    assert name in message and "which cmfw neither follows nor replaces" in message and "\n" not in message
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["victim.txt"] and (elsewhere / "victim.txt").read_text() == "untouched"
+    assert {p.name for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no staging left
+
+
+def test_check_does_not_read_through_a_link(tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    files = manifest({"gpo/a/Backup.xml": b"<a/>"})
+    write_tree(out, files)
+    elsewhere.mkdir()
+    (elsewhere / "a").mkdir()
+    (elsewhere / "a" / "Backup.xml").write_bytes(b"<a/>")  # the same bytes, but behind a link
+    import shutil
+
+    shutil.rmtree(out / "gpo")
+    (out / "gpo").symlink_to(elsewhere, target_is_directory=True)
+    assert [(s.path, s.reason) for s in writer.stale_files(out, files)] == [("gpo/a/Backup.xml", "missing")]
+
+
+def test_a_link_named_like_a_leftover_is_not_moved(tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    (tmp_path / ".out.cmfw-old-x").symlink_to(elsewhere, target_is_directory=True)
+    write_tree(out, manifest({"a.txt": b"a"}))
+    assert not (out / "keep.txt").exists() and (elsewhere / "keep.txt").read_text() == "mine"
+    assert (out / "a.txt").read_bytes() == b"a"

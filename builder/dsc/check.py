@@ -176,13 +176,11 @@ def _free_text_name(resource_type: object) -> bool:
 
 @functools.cache
 def _v3_validators() -> tuple[Any, Any]:
-    import jsonschema
-
-    from ..jsonschemas import load_schema
+    from ..jsonschemas import load_schema, validator_class
 
     schema = load_schema(V3_SCHEMA)
     item = schema["properties"]["resources"]["items"]
-    cls = jsonschema.validators.validator_for(schema)
+    cls = validator_class(schema)
     return cls(item), cls(item["properties"]["name"])
 
 
