@@ -7,6 +7,8 @@ every later use (PowerShell, shell, LDAP) gets a canonical spelling.
 
 from __future__ import annotations
 
+from .freetext import text_problem
+
 _MUST_ESCAPE = '"+,;<>\\'
 _ESCAPABLE = _MUST_ESCAPE + " #="
 _HEX = "0123456789abcdefABCDEF"
@@ -74,6 +76,11 @@ def _value(text: str, i: int, index: int) -> tuple[str, int]:
     value = "".join(chars[: len(chars) - trailing] if trailing else chars)
     if not value:
         raise DnError(f"component {index} has an empty value")
+    # Checked after decoding: "\0A" is a line break and "\E2\80\AE" a bidi override
+    # once decoded, and both would reach the scripts and the report as such.
+    problem = text_problem(value.strip(" "))
+    if problem:
+        raise DnError(f"component {index}: the value {problem}")
     return value, i
 
 

@@ -28,6 +28,10 @@ KeyPath = tuple[PathPart, ...]
 MAX_BYTES = 10 * 1024 * 1024
 MAX_NODES = 500_000
 MAX_DEPTH = 64
+#: What aliases may add: every use of an anchored value counts its whole size again,
+#: so a 9 MiB string used a thousand times is 9 GiB of text however small the file.
+MAX_EXPANDED_BYTES = 2 * MAX_BYTES
+MAX_ALIAS_NODES = 100_000
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -132,7 +136,16 @@ def load_file(path: str | Path, display: str | None = None) -> Document:
 
 
 def load_bytes(raw: bytes, name: str) -> Document:
-    """Parse YAML bytes (UTF-8, optional BOM)."""
+    """Parse YAML bytes: UTF-8 (optional BOM), or UTF-16 with its BOM, which is what
+    Windows PowerShell 5.1's ``Out-File`` and ``>`` write."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                [Problem(name, message=f"starts like UTF-16 but is not (byte offset {exc.start}); save it as UTF-8")]
+            ) from None
+        return _parse(text, raw, name)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -140,9 +153,14 @@ def load_bytes(raw: bytes, name: str) -> Document:
         raise InputError(
             [Problem(name, line, 0, "", f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02X} at offset {exc.start})")]
         ) from None
+    return _parse(text, raw, name)
+
+
+def _parse(text: str, raw: bytes, name: str) -> Document:
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise InputError([Problem(name, line, 0, "", "contains a NUL character; not a text file")])
+        hint = "; it looks like UTF-16 without a byte order mark: save it as UTF-8" if raw[1:2] == b"\x00" or raw[:1] == b"\x00" else ""
+        raise InputError([Problem(name, line, 0, "", "contains a NUL character; not a text file" + hint)])
     doc = load_text(text, name)
     doc.sha256 = hashlib.sha256(raw).hexdigest()
     return doc
@@ -157,6 +175,8 @@ def load_text(text: str, name: str) -> Document:
             mark = exc.problem_mark or exc.context_mark
             line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
             what = exc.problem or exc.context or "invalid YAML"
+            if mark and _tab_at(text, mark.line, mark.column):
+                what = "a tab character; YAML indents with spaces only (replace the tab with spaces)"
             raise InputError([Problem(name, line, column, "", f"YAML syntax error: {what}")]) from None
         except yaml.YAMLError as exc:
             raise InputError([Problem(name, message=f"YAML error: {exc}")]) from None
@@ -172,11 +192,24 @@ def load_text(text: str, name: str) -> Document:
         loader.dispose()
 
 
+def _tab_at(text: str, line: int, column: int) -> bool:
+    """Whether the error position is (in) the leading white space of a line holding a tab."""
+    lines = text.splitlines()
+    if line >= len(lines):
+        return False
+    row = lines[line]
+    lead = row[: len(row) - len(row.lstrip(" \t"))]
+    return "\t" in lead or row[column : column + 1] == "\t"
+
+
 class _Walker:
     def __init__(self, loader: Any, doc: Document) -> None:
         self.loader = loader
         self.doc = doc
         self.count = 0
+        self.expanded = 0  # scalar characters, each alias use counted again
+        self.alias_nodes = 0  # nodes reached through an alias
+        self.seen: set[int] = set()
         self.problems: list[Problem] = []
 
     def _fail(self, node: yaml.Node, path: KeyPath, message: str) -> None:
@@ -184,13 +217,28 @@ class _Walker:
             Problem(self.doc.file, node.start_mark.line + 1, node.start_mark.column + 1, format_path(path), message)
         )
 
-    def build(self, node: yaml.Node, path: KeyPath) -> Any:
+    def _too_much(self, node: yaml.Node, path: KeyPath, message: str) -> InputError:
+        return InputError([Problem(self.doc.file, node.start_mark.line + 1, 0, format_path(path), message)])
+
+    def build(self, node: yaml.Node, path: KeyPath, via_alias: bool = False) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise InputError(
-                [Problem(self.doc.file, node.start_mark.line + 1, 0, format_path(path),
-                         f"more than {MAX_NODES} values (do aliases expand too far?)")]
-            )
+            raise self._too_much(node, path, f"more than {MAX_NODES} values (do aliases expand too far?)")
+        # A node met twice is an alias use: it and everything below it count again.
+        via_alias = via_alias or id(node) in self.seen
+        self.seen.add(id(node))
+        if via_alias:
+            self.alias_nodes += 1
+            if self.alias_nodes > MAX_ALIAS_NODES:
+                raise self._too_much(
+                    node, path, f"aliases (*name) repeat more than {MAX_ALIAS_NODES} values; write them out or use fewer"
+                )
+        if isinstance(node, yaml.ScalarNode):
+            self.expanded += len(node.value)
+            if self.expanded > MAX_EXPANDED_BYTES:
+                raise self._too_much(
+                    node, path, f"aliases (*name) expand the matrix beyond {MAX_EXPANDED_BYTES // (1024 * 1024)} MiB of text"
+                )
         if len(path) > MAX_DEPTH:
             raise InputError(
                 [Problem(self.doc.file, node.start_mark.line + 1, 0, format_path(path[:4]) + "...",
@@ -203,9 +251,9 @@ class _Walker:
             self._fail(node, path, f"the YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r} is not supported here")
             return None
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
+            return self._mapping(node, path, via_alias)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            return [self.build(item, path + (i,), via_alias) for i, item in enumerate(node.value)]
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -213,7 +261,7 @@ class _Walker:
             self._fail(node, path, f"cannot read this value: {problem}")
             return None
 
-    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath, via_alias: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -233,5 +281,5 @@ class _Walker:
                 continue
             first_seen[key] = line
             self.doc.key_marks[path + (key,)] = (line, key_node.start_mark.column + 1)
-            result[key] = self.build(value_node, path + (key,))
+            result[key] = self.build(value_node, path + (key,), via_alias)
         return result

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from builder.cli import cli
 from builder.dn import DnError, format_dn, parse_dn
 from builder.errors import InputError, OutputError
+from builder.freetext import text_problem
 from builder.matrix import parse_matrix
 from builder.model import GpoLink
 from builder.writer import write_tree
@@ -52,6 +53,11 @@ def test_links_are_parsed_and_made_canonical() -> None:
         ("[42]", "links[0]: must be text or a mapping, not a whole number"),
         ("[{target: 'OU=A,DC=corp,DC=contoso,DC=com', enforce: true}]", "links[0].enforce: unknown key 'enforce'; did you mean 'enforced'?"),
         ("['Workstations']", "not a distinguished name: component 1 has no '=' (expected TYPE=value)"),
+        # Checked after decoding: hex escapes that are a line break or a bidi override.
+        ("['OU=Evil\\0ALine,DC=corp,DC=contoso,DC=com']", "component 1: the value contains a line break at position 5; use one line"),
+        ("['OU=Evil\\E2\\80\\AEtxt,DC=corp,DC=contoso,DC=com']", "component 1: the value contains the bidirectional control U+202E"),
+        ("['OU=Evil\\00,DC=corp,DC=contoso,DC=com']", "component 1: the value contains a NUL character"),
+        ("['OU=Tab\\09x,DC=corp,DC=contoso,DC=com']", "component 1: the value contains the control character U+0009"),
     ],
 )
 def test_bad_links(links: str, message: str) -> None:
@@ -77,7 +83,7 @@ def test_paths_differing_only_in_case_are_refused(tmp_path: Path) -> None:
 
 
 values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=30).filter(
-    lambda v: v.strip(" ") == v
+    lambda v: v.strip(" ") == v and text_problem(v) is None
 )
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from builder.errors import InputError
-from builder.yamlsource import MAX_NODES, format_path, load_bytes, load_text
+from builder.yamlsource import MAX_ALIAS_NODES, MAX_EXPANDED_BYTES, MAX_NODES, format_path, load_bytes, load_text
 
 
 def problems(text: str) -> list[str]:
@@ -56,6 +56,25 @@ def test_alias_expansion_is_bounded() -> None:
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
     with pytest.raises(InputError) as info:
         load_text("\n".join(lines) + "\n", "bomb.yaml")
+    assert f"repeat more than {MAX_ALIAS_NODES} values" in str(info.value)
+
+
+def test_a_big_aliased_string_counts_once_per_use() -> None:
+    """9 MiB once is a (large) file; a thousand uses of it are 9 GiB of text."""
+    text = 'a: &a "' + "x" * (9 * 1024 * 1024) + '"\nb: [' + ", ".join(["*a"] * 1000) + "]\n"
+    with pytest.raises(InputError) as info:
+        load_text(text, "big.yaml")
+    assert info.value.lines() == [f"big.yaml:1: error: b[1]: aliases (*name) expand the matrix beyond {MAX_EXPANDED_BYTES // 2**20} MiB of text"]
+
+
+def test_ordinary_aliases_still_work() -> None:
+    doc = load_text("consoles: &c [10.0.0.1, 10.0.0.2]\np: [{from: *c}, {from: *c}]\n", "f.yaml")
+    assert doc.data["p"][1]["from"] == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_many_plain_values_stop_at_the_node_limit() -> None:
+    with pytest.raises(InputError) as info:
+        load_text("a: [" + ", ".join(["1"] * (MAX_NODES + 5)) + "]\n", "flat.yaml")
     assert f"more than {MAX_NODES} values" in str(info.value)
 
 
@@ -81,3 +100,26 @@ def test_utf8_bom_is_accepted() -> None:
 def test_format_path() -> None:
     assert format_path(("policies", 0, "features", 2, "remote-control")) == "policies[0].features[2].remote-control"
     assert format_path(()) == ""
+
+
+@pytest.mark.parametrize("text", ["a:\n\t- x\n", "a:\n  - b: 1\n\tc: 2\n"])
+def test_a_tab_in_the_indentation_is_named(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        load_text(text, "tab.yaml")
+    [line] = info.value.lines()
+    assert line.endswith("a tab character; YAML indents with spaces only (replace the tab with spaces)") and (":2:" in line or ":3:" in line)
+
+
+@pytest.mark.parametrize("bom, codec", [(b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")])
+def test_utf16_with_a_bom_is_read(bom: bytes, codec: str) -> None:
+    """What Windows PowerShell 5.1's Out-File writes."""
+    raw = bom + "version: 1\r\nname: Caf\u00e9\r\n".encode(codec)
+    doc = load_bytes(raw, "ps.yaml")
+    assert doc.data == {"version": 1, "name": "Caf\u00e9"}
+    assert doc.where(("name",)) == (2, 7)
+
+
+def test_utf16_without_a_bom_says_save_as_utf8() -> None:
+    with pytest.raises(InputError) as info:
+        load_bytes("version: 1\r\n".encode("utf-16-le"), "ps.yaml")
+    assert "it looks like UTF-16 without a byte order mark: save it as UTF-8" in str(info.value)
