@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import signal
 import sys
 from typing import Any, Callable, NoReturn, TypeVar
 
@@ -48,6 +49,9 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except CmfwError as exc:
             fail(exc)
+        except Terminated:
+            click.echo("cmfw: terminated; the output directory was not changed", err=True)
+            sys.exit(143)
         except KeyboardInterrupt:
             click.echo("cmfw: interrupted; the output directory was not changed", err=True)
             sys.exit(130)
@@ -439,5 +443,14 @@ def _print_json(data: Any) -> None:
     click.echo(dumps(data).decode("utf-8"), nl=False)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: workers stopped, output left as it was."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli(prog_name="cmfw")

@@ -7,6 +7,12 @@ made; a small build (most of them) never starts a process.
 
 ``CMFW_JOBS`` sets the number of processes (``1`` turns this off); the default is
 the number of CPUs, at most 8.
+
+Stopping is bounded. SIGINT and SIGTERM are blocked while the workers are forked, so
+none can be interrupted half-started (a worker killed while holding the task queue's
+lock used to leave ``Pool.terminate`` waiting for it forever); workers ignore SIGINT
+and die quietly on SIGTERM; and a watchdog kills the workers, then the process, if
+stopping them takes longer than :data:`STOP_GRACE` seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+from contextlib import contextmanager
 from typing import Any, Callable, Sequence, TypeVar
 
 from .errors import ArtifactError, InputError
@@ -24,6 +32,9 @@ R = TypeVar("R")
 
 #: Below this many items a process pool costs more than it saves.
 THRESHOLD = 48
+#: Seconds the workers get to stop after Ctrl-C or SIGTERM before they are killed.
+STOP_GRACE = 10.0
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def jobs(items: int) -> int:
@@ -52,16 +63,16 @@ def map_chunks(func: Callable[..., R], items: Sequence[T], *args: Any) -> list[R
     chunks = [tuple(items[i : i + size]) for i in range(0, len(items), size)]
     # fork where it is safe (Linux): workers start at once, with everything imported.
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-    pool = context.Pool(count, initializer=_worker_init)
+    with _stop_signals_blocked():
+        pool = context.Pool(count, initializer=_worker_init)
     try:
         outcomes = pool.starmap(_guarded, [(func, chunk, *args) for chunk in chunks])
         pool.close()
-    except BaseException:
-        # Ctrl-C (or any failure): stop the workers now rather than let them finish.
-        pool.terminate()
-        raise
-    finally:
         pool.join()
+    except BaseException:
+        # Ctrl-C, SIGTERM or any failure: stop the workers now rather than let them finish.
+        _stop(pool)
+        raise
     results = []
     for kind, value in outcomes:
         if kind == "input":
@@ -72,10 +83,60 @@ def map_chunks(func: Callable[..., R], items: Sequence[T], *args: Any) -> list[R
     return results
 
 
+@contextmanager
+def _stop_signals_blocked() -> Any:
+    """Hold SIGINT/SIGTERM back while forking; they are delivered right after."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stop(pool: Any) -> None:
+    """Terminate the pool; if that hangs, kill the workers, and if even that does not
+    free us, leave at once (nothing is being written while workers run)."""
+    workers = [p for p in getattr(pool, "_pool", []) if p.pid]
+
+    def kill_workers() -> None:
+        for process in workers:
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        last = threading.Timer(STOP_GRACE / 2, _give_up)
+        last.daemon = True
+        last.start()
+
+    watchdog = threading.Timer(STOP_GRACE, kill_workers)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        pool.terminate()
+        pool.join()
+    finally:
+        watchdog.cancel()
+
+
+def _give_up() -> None:
+    sys.stderr.write("cmfw: interrupted; the worker processes did not stop, so cmfw stopped them; "
+                     "the output directory was not changed\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
 def _worker_init() -> None:
     # Ctrl-C reaches every process of the terminal's group; the parent alone decides
     # what happens (it stops the workers), so the workers print no traceback of their own.
+    # SIGTERM kills a worker outright (the parent's handler, inherited by fork, would
+    # raise in the worker). Both were blocked across the fork: unblock them now.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _guarded(func: Callable[..., Any], chunk: tuple[Any, ...], *args: Any) -> tuple[str, Any]:

@@ -23,13 +23,16 @@ import os
 import shutil
 import stat
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 from .errors import OutputError
 from .package.manifest import MANIFEST, UNLISTED, file_mode
 _NEW = ".cmfw-new-"
 _OLD = ".cmfw-old-"
+_LOCK = ".cmfw-lock"
 
 
 def check_relative(path: str) -> PurePosixPath:
@@ -137,10 +140,72 @@ def foreign_files(target: Path) -> list[str]:
     return sorted(present - owned)
 
 
+@contextmanager
+def output_lock(target: Path) -> Iterator[None]:
+    """Hold ``.<name>.cmfw-lock`` next to ``target`` for one build.
+
+    Two builds into one directory would each clean up the other's staging folder.
+    The lock is taken without waiting (the second build stops and says why) and the
+    file is removed while still held; a build that locked a file just removed sees
+    that its path is gone and takes a fresh one.
+    """
+    path = target.parent / f".{target.name}{_LOCK}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{target.parent}: cannot create it ({exc.strerror or exc})") from None
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot create the build lock ({exc.strerror or exc})") from None
+        if not _try_lock(fd):
+            os.close(fd)
+            raise OutputError(f"another build is writing {target}; wait for it to finish (lock {path})")
+        try:
+            same = os.path.samestat(os.fstat(fd), os.lstat(path))
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # locked a file the previous holder had just removed: take a new one
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
 def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = False) -> None:
     """Replace ``target`` with exactly ``files`` (plus foreign files kept under ``force``)."""
     target = Path(os.path.realpath(target))
     check_paths(files)
+    with output_lock(target):
+        _write_tree(target, files, force)
+
+
+def _write_tree(target: Path, files: dict[str, bytes], force: bool) -> None:
     _recover(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a directory")

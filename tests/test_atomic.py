@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLE, ROOT, snapshot
+from builder.build import check_build
+
+from .conftest import EXAMPLE, MINIMAL, ROOT, snapshot
 
 FEATURES = "client-requests, client-notification, software-updates, {remote-control: {from: consoles}}, wake-up-proxy, remote-desktop"
 
@@ -149,3 +151,80 @@ def test_builds_are_identical_across_directories_time_zones_locales_and_umasks(t
     assert "package.zip" in snapshot(one)
     assert modes(one) == modes(two)
     assert modes(one)["deploy-samba.sh"] == 0o755 and modes(one)["rules.json"] == 0o644 and modes(one)["gpo"] == 0o755
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.add(child)
+            stack.append(child)
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    left = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            left.add(pid)
+    return left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to watch the worker processes")
+def test_sigterm_is_handled_like_ctrl_c_with_workers_running(tmp_path: Path, big: Path) -> None:
+    out = tmp_path / "out"
+    assert finish(cmfw("build", EXAMPLE, "-o", out)) == 0
+    before = snapshot(out)
+    process = cmfw("build", big, "-o", out, env={"CMFW_JOBS": "2"})
+    deadline = time.monotonic() + 120
+    workers: set[int] = set()
+    while time.monotonic() < deadline and process.poll() is None and len(workers) < 2:
+        workers = _descendants(process.pid)  # the pool's workers exist: the build is rendering
+        time.sleep(0.005)
+    if process.poll() is not None:
+        pytest.fail(f"the build ended before its workers could be seen: {process.communicate()}")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert stderr.decode().strip() == "cmfw: terminated; the output directory was not changed"
+    assert "Traceback" not in stderr.decode() and "BrokenPipeError" not in stderr.decode()
+    deadline = time.monotonic() + 30
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _alive(workers) == set()
+    assert snapshot(out) == before
+
+
+def test_two_builds_into_one_output_never_crash(tmp_path: Path) -> None:
+    """20 races of two builds into the same directory: each either builds or says that
+    another build is writing; no traceback; the result is one complete build."""
+    out = tmp_path / "out"
+    matrix = tmp_path / "small.yaml"
+    matrix.write_text(MINIMAL, encoding="utf-8")
+    outcomes: list[int] = []
+    for race in range(20):
+        first, second = cmfw("build", matrix, "-o", out), cmfw("build", matrix, "-o", out)
+        for process in (first, second):
+            _, stderr = process.communicate(timeout=300)
+            text = stderr.decode()
+            assert "Traceback" not in text, text
+            assert process.returncode in (0, 2), text
+            if process.returncode == 2:
+                assert text.strip() == f"cmfw: error: another build is writing {out}; wait for it to finish (lock {tmp_path / '.out.cmfw-lock'})", text
+            outcomes.append(process.returncode)
+        assert 0 in outcomes[-2:], f"race {race}: neither build finished"
+        assert check_build(matrix, out) == []  # one complete build, nothing stale
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "small.yaml"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from builder import parallel
 from builder.build import render
 from builder.errors import InputError
 
-from .conftest import EXAMPLE
+from .conftest import EXAMPLE, ROOT
 
 def test_workers_make_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CMFW_JOBS", "1")
@@ -49,3 +52,35 @@ def test_how_many_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parallel.jobs(5) == 1 and parallel.jobs(1000) >= 1
     monkeypatch.setenv("CMFW_JOBS", "4")
     assert parallel.jobs(2) == 2  # never more processes than pieces of work
+
+
+def test_stopping_the_workers_is_bounded_whatever_happens(tmp_path: Path) -> None:
+    """A pool whose terminate() never returns (the old deadlock): the watchdog kills the
+    workers, then leaves with one line and exit 130, in bounded time."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import subprocess, sys, threading\n"
+        "from builder import parallel\n"
+        "parallel.STOP_GRACE = 0.5\n"
+        "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print(worker.pid, flush=True)\n"
+        "class Stuck:\n"
+        "    _pool = [worker]\n"
+        "    def terminate(self):\n"
+        "        threading.Event().wait()\n"
+        "    def join(self):\n"
+        "        pass\n"
+        "parallel._stop(Stuck())\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == (
+        "cmfw: interrupted; the worker processes did not stop, so cmfw stopped them; the output directory was not changed"
+    )
+    pid = int(done.stdout.split()[0])
+    state = Path(f"/proc/{pid}/stat")
+    assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z"
