@@ -79,6 +79,28 @@ class InputError(CmfwError):
 class OutputError(CmfwError):
     """The output directory cannot be written as asked (foreign files, not a directory…)."""
 
+    @classmethod
+    def from_os(cls, exc: OSError, fallback: object, doing: str = "") -> "OutputError":
+        """The OS's reason, on one line, naming the path it concerns: ``out/gpo: No space
+        left on device (while writing the build); the previous output is unchanged``."""
+        path = exc.filename if exc.filename is not None else fallback
+        reason = exc.strerror or type(exc).__name__
+        hint = _OS_HINTS.get(exc.errno or 0, "")
+        return cls(f"{path}: {reason}{hint}{f' (while {doing})' if doing else ''}")
+
+
+#: What to do about the OS errors an admin meets when writing a build.
+_OS_HINTS = {
+    28: "; free some space",  # ENOSPC
+    122: "; the disk quota is used up",  # EDQUOT
+    30: "; it is on a read-only file system",  # EROFS
+    36: "; the name is too long for this file system (use a shorter output path)",  # ENAMETOOLONG
+    13: "; check the folder's permissions",  # EACCES
+    1: "; check the folder's permissions",  # EPERM
+    16: "; it is a mount point or in use: build into a folder inside it",  # EBUSY
+    18: "; the output and its parent folder are on different file systems: build into a folder inside it",  # EXDEV
+}
+
 
 class ArtifactError(CmfwError):
     """A generated artifact failed its own validation: a bug in cmfw, never written.

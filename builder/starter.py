@@ -82,18 +82,27 @@ def starter_matrix(catalog: Catalog | None = None) -> str:
 
 def write_starter(path: str | Path, *, force: bool = False, catalog: Catalog | None = None) -> None:
     """Write :func:`starter_matrix` to ``path``; an existing file needs ``force``."""
+    target = Path(path)
+    data = starter_matrix(catalog).encode("utf-8")
+    try:
+        if target.exists() and not force:
+            raise OutputError(f"{target}: already exists; use --force to overwrite it")
+        if target.is_dir():
+            raise OutputError(f"{target}: is a directory")
+        parent = target.parent if str(target.parent) else Path(".")
+        if not parent.is_dir():
+            what = "is a file, not a folder" if parent.exists() else "directory does not exist"
+            raise OutputError(f"{parent}: {what}")
+        _replace(target, parent, data)
+    except OSError as exc:
+        # Name the file asked for, not the temporary one beside it (a random name).
+        raise OutputError.from_os(OSError(exc.errno, exc.strerror, str(target)), target, "writing the starter matrix") from None
+
+
+def _replace(target: Path, parent: Path, data: bytes) -> None:
     import os
     import tempfile
 
-    target = Path(path)
-    if target.exists() and not force:
-        raise OutputError(f"{target}: already exists; use --force to overwrite it")
-    if target.is_dir():
-        raise OutputError(f"{target}: is a directory")
-    data = starter_matrix(catalog).encode("utf-8")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"{parent}: directory does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -150,15 +150,12 @@ def output_lock(target: Path) -> Iterator[None]:
     that its path is gone and takes a fresh one.
     """
     path = target.parent / f".{target.name}{_LOCK}"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{target.parent}: cannot create it ({exc.strerror or exc})") from None
+    for parent in [target.parent, *target.parent.parents]:
+        if os.path.lexists(parent) and not parent.is_dir():
+            raise OutputError(f"{parent}: is a file, not a folder; choose another output path")
+    target.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
-        except OSError as exc:
-            raise OutputError(f"{path}: cannot create the build lock ({exc.strerror or exc})") from None
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
         if not _try_lock(fd):
             os.close(fd)
             raise OutputError(f"another build is writing {target}; wait for it to finish (lock {path})")
@@ -201,8 +198,27 @@ def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = Fal
     """Replace ``target`` with exactly ``files`` (plus foreign files kept under ``force``)."""
     target = Path(os.path.realpath(target))
     check_paths(files)
-    with output_lock(target):
-        _write_tree(target, files, force)
+    if os.path.ismount(target):
+        raise OutputError(
+            f"{target}: is a mount point; cmfw replaces the output directory as a whole, "
+            "so build into a folder inside it"
+        )
+    try:
+        with output_lock(target):
+            _write_tree(target, files, force)
+    except OSError as exc:
+        raise OutputError.from_os(_as_target(exc, target), target, "writing the build; the previous output is unchanged") from None
+
+
+def _as_target(exc: OSError, target: Path) -> OSError:
+    """The error with a staging path (random name) told as the path in the output."""
+    name = exc.filename
+    if isinstance(name, str):
+        staged = Path(name)
+        for parent in [staged, *staged.parents]:
+            if parent.parent == target.parent and parent.name.startswith(f".{target.name}{_NEW}"):
+                return OSError(exc.errno, exc.strerror, str(target / staged.relative_to(parent)))
+    return exc
 
 
 def _write_tree(target: Path, files: dict[str, bytes], force: bool) -> None:
@@ -280,7 +296,11 @@ def _swap(staging: Path, target: Path) -> None:
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}{_OLD}", dir=target.parent))
     os.rmdir(old)
     os.rename(target, old)
-    os.rename(staging, target)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(old, target)  # put the previous output back before reporting
+        raise
     _fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 

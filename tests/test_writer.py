@@ -74,7 +74,7 @@ def test_failure_while_writing_leaves_the_previous_build(tmp_path: Path, monkeyp
 
     original = writer._write_file
     monkeypatch.setattr(writer, "_write_file", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="No space left on device; free some space"):
         write_tree(out, manifest({"a": b"2", "b": b"2", "c": b"2"}))
     assert snapshot(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
