@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 
 from .keywords import ADDRESS_NAMES
+from .syntax.numbers import digits
 
 _KEYWORDS = {k.casefold(): k for k in ADDRESS_NAMES}
 
@@ -45,7 +46,7 @@ def _subnet(entry: str) -> str:
     except ValueError:
         raise ValueError(f"{entry!r} is not a valid subnet: {address.strip()!r} is not an IP address") from None
     longest = ip.max_prefixlen
-    if prefix.strip().isdigit() and int(prefix) > longest:
+    if digits(prefix.strip()) and int(prefix) > longest:
         raise ValueError(f"{entry!r} is not a valid subnet: an IPv{ip.version} prefix is at most /{longest}")
     try:
         net = ipaddress.ip_network(entry, strict=False)

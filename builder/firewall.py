@@ -37,6 +37,7 @@ from typing import Iterable, Mapping, Sequence, Union
 
 from .keywords import ADDRESS, PORT
 from .model import PROFILES, ProfileSetting, Rule, protocol_name
+from .syntax.numbers import digits
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Port = Union[int, str]
@@ -283,7 +284,7 @@ def _ports(ports: tuple[str, ...], port: Port | None, what: str, rule: Rule) -> 
 
 
 def _port(entry: str, port: Port, rule: Rule) -> Check:
-    numeric = entry[:1].isdigit()
+    numeric = digits(entry[:1])
     if numeric:
         low, _, high = entry.partition("-")
         first, last = int(low), int(high or low)

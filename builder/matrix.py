@@ -36,6 +36,10 @@ ANY = "any"
 _RESERVED_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
+#: The longest DSC node name: "<node>.mof.checksum" must fit a 255-byte file name.
+MAX_NODE_NAME = 255 - len(".mof.checksum")
+
+
 @dataclass(frozen=True)
 class SoftwareUpdatePoint:
     http: int
@@ -393,6 +397,9 @@ class _Checker:
             # A node name becomes a file name (<node>.mof): no Windows device names.
             if node.split(".")[0].upper() in _RESERVED_NAMES:
                 self.fail(path + ("nodes", i), f"{node!r} is a reserved device name on Windows; it cannot name a MOF file")
+            if len(node.encode("utf-8")) > MAX_NODE_NAME:
+                self.fail(path + ("nodes", i), f"a node name is at most {MAX_NODE_NAME} characters here ({len(node)} given): "
+                          f"it names the files <node>.mof and <node>.mof.checksum, and a file name is at most 255 bytes")
             if node.casefold() in seen:
                 self.fail(path + ("nodes", i), f"{node!r} repeats nodes[{seen[node.casefold()]}] (computer names are case-insensitive)")
             seen.setdefault(node.casefold(), i)

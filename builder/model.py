@@ -13,6 +13,7 @@ import functools
 import ipaddress
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
+from .syntax.numbers import digits
 
 DIRECTIONS = ("In", "Out")
 ACTIONS = ("Allow", "Block", "ByPass")
@@ -55,7 +56,7 @@ def parse_protocol(text: str | int | None) -> int | None:
             return None
         if upper in PROTOCOL_NUMBERS:
             return PROTOCOL_NUMBERS[upper]
-        if not upper.isdigit():
+        if not digits(upper):
             raise ValueError(f"{text!r} is not a protocol (TCP, UDP, ICMPv4, ICMPv6, Any or 0-255)")
         number = int(upper)
     if not 0 <= number <= 255:
@@ -66,7 +67,7 @@ def parse_protocol(text: str | int | None) -> int | None:
 @functools.lru_cache(maxsize=65536)
 def _port_key(port: str) -> tuple[int, int, int, str]:
     head, _, tail = port.partition("-")
-    if head.isdigit() and (not tail or tail.isdigit()):
+    if digits(head) and (not tail or digits(tail)):
         return (0, int(head), int(tail or head), port)
     return (1, 0, 0, port)
 
@@ -84,7 +85,7 @@ def _address_key(address: str) -> tuple[int, int, int, str]:
 @functools.lru_cache(maxsize=1024)
 def _icmp_key(item: str) -> tuple[int, int, str]:
     kind, _, code = item.partition(":")
-    return (int(kind) if kind.isdigit() else 256, int(code) if code.isdigit() else 256, item)
+    return (int(kind) if digits(kind) else 256, int(code) if digits(code) else 256, item)
 
 
 def _canonical(items: Iterable[str], key: Any) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Sequence, TypeVar
 
 from .errors import ArtifactError, InputError
+from .syntax.numbers import digits
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,8 +40,10 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 def jobs(items: int) -> int:
     """How many processes to use for ``items`` pieces of work."""
-    configured = os.environ.get("CMFW_JOBS", "")
-    if configured.strip().isdigit() and int(configured) >= 1:
+    configured = os.environ.get("CMFW_JOBS", "").strip()
+    if configured and not (digits(configured) and 1 <= int(configured) <= 1024):
+        raise InputError(f"CMFW_JOBS: {configured!r} is not a number of processes (1 to 1024; 1 turns workers off)")
+    if configured:
         wanted = int(configured)
     else:
         if items < THRESHOLD:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .keywords import LOCAL_PORT_NAMES, REMOTE_PORT_NAMES
+from .syntax.numbers import digits
 
 MIN_PORT = 1
 MAX_PORT = 65535
@@ -21,10 +22,10 @@ def canonical_port(value: int | str, *, allow_range: bool = True, allow_keyword:
     text = value.strip()
     if allow_keyword and text.casefold() in _KEYWORDS:
         return _KEYWORDS[text.casefold()]
-    if text.isdigit():
+    if digits(text):
         return str(_check(int(text)))
     first, sep, last = text.partition("-")
-    if sep and first.strip().isdigit() and last.strip().isdigit():
+    if sep and digits(first.strip()) and digits(last.strip()):
         if not allow_range:
             raise ValueError(f"{value!r}: a single port is required here, not a range")
         low, high = _check(int(first)), _check(int(last))

@@ -23,6 +23,7 @@ from .keywords import PORT
 from .matrix import Matrix, load_matrix
 from .model import PROFILES, PolicySet, ProfileSetting, Rule, parse_protocol, rule_to_dict
 from .scenarios import LOCAL_SUBNETS, Check, policy_checks
+from .syntax.numbers import digits
 
 FORMAT = "cmfw-query/1"
 MATRIX_SUFFIXES = (".yaml", ".yml")
@@ -160,7 +161,7 @@ def parse_service_spec(text: str, option: str) -> tuple[int, int | str | None, t
         raise _bad(option, text, "name a protocol (tcp, udp, icmpv4, icmpv6)")
     if protocol in (1, 58):
         kind, _, code = tail.partition(":")
-        if not kind.isdigit() or int(kind) > 255 or (code and (not code.isdigit() or int(code) > 255)):
+        if not digits(kind) or int(kind) > 255 or (code and (not digits(code) or int(code) > 255)):
             raise _bad(option, text, "an ICMP type is written icmpv4/TYPE or icmpv4/TYPE:CODE (0-255)")
         return protocol, None, (int(kind), int(code or 0))
     if protocol not in (6, 17):
@@ -172,7 +173,7 @@ def parse_service_spec(text: str, option: str) -> tuple[int, int | str | None, t
 
 def parse_port(value: str, option: str, whole: str | None = None) -> int | str:
     keywords = {k.casefold(): k for k in PORT}
-    if value.isdigit() and 1 <= int(value) <= 65535:
+    if digits(value) and 1 <= int(value) <= 65535:
         return int(value)
     if value.casefold() in keywords:
         return keywords[value.casefold()]

@@ -27,6 +27,7 @@ from .firewall import ALLOWED, Connection, Decision, Environment, decide
 from .matrix import ANY, FeatureUse, Matrix, PolicySpec
 from .model import Policy, Rule
 from .resolve import role_addresses
+from .syntax.numbers import digits
 
 #: The machine's own subnets when a scenario needs them (benchmark ranges, RFC 2544 and
 #: a unique-local prefix: in no one's address plan).
@@ -159,7 +160,7 @@ def _port(catalog: Catalog, spec: PolicySpec, value: str | None, sup: tuple[int,
         if resolved is None:
             return None
         return int(resolved.split("-")[0])
-    return int(value) if value.isdigit() else value
+    return int(value) if digits(value) else value
 
 
 def _peer(

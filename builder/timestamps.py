@@ -17,6 +17,7 @@ from pathlib import Path
 from datetime import datetime, timezone
 
 from .errors import InputError, Problem
+from .syntax.numbers import digits
 
 DEFAULT = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
@@ -40,7 +41,7 @@ def parse_timestamp(text: str, origin: str) -> datetime:
     """Seconds since 1970, or an ISO 8601 date-time (UTC unless it says otherwise)."""
     value = text.strip()
     try:
-        if value.isdigit():
+        if digits(value):
             moment = datetime.fromtimestamp(int(value), tz=timezone.utc)
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -50,9 +51,14 @@ def parse_timestamp(text: str, origin: str) -> datetime:
         raise InputError(
             [Problem(origin, message=f"{text!r} is not a timestamp (seconds since 1970, or ISO 8601 such as 2026-11-26T12:00:00Z)")]
         ) from None
+    try:
+        # In UTC, where the build records it: 9999-12-31T23:59:59-01:00 is in year 10000.
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise InputError([Problem(origin, message=f"{text!r} is outside the years 1980-9999 (UTC)")]) from None
     if not 1980 <= moment.year <= 9999:
-        raise InputError([Problem(origin, message=f"{text!r} is outside the years 1980-9999")])
-    return moment.astimezone(timezone.utc).replace(microsecond=0)
+        raise InputError([Problem(origin, message=f"{text!r} is outside the years 1980-9999 (UTC)")])
+    return moment.replace(microsecond=0)
 
 
 def commit_time(matrix: Path) -> datetime:
@@ -66,7 +72,7 @@ def commit_time(matrix: Path) -> datetime:
     except (OSError, subprocess.SubprocessError) as exc:
         raise InputError([Problem("--timestamp", message=f"'git' needs git: {exc}")]) from None
     stamp = done.stdout.strip()
-    if done.returncode != 0 or not stamp.isdigit():
+    if done.returncode != 0 or not digits(stamp):
         why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "git has no commit of it"
         raise InputError([Problem(str(matrix), message=f"--timestamp git: no commit time for this file ({why})")])
     return parse_timestamp(stamp, "--timestamp git")

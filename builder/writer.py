@@ -40,6 +40,8 @@ def check_relative(path: str) -> PurePosixPath:
     # Split the raw text: PurePosixPath would quietly normalise "a//b" and "./a".
     if not path or "\\" in path or "\x00" in path or any(part in ("", ".", "..") for part in path.split("/")):
         raise OutputError(f"refusing to write artifact path {path!r}: not a plain relative path")
+    if any(len(part.encode("utf-8")) > 255 for part in path.split("/")):
+        raise OutputError(f"refusing to write artifact path {path!r}: a file name longer than 255 bytes")
     return PurePosixPath(path)
 
 

@@ -131,3 +131,59 @@ def test_a_real_read_only_folder_and_a_mount_point(tmpfs: Path, matrix: Path) ->
     code, err = run("init", tmpfs / "m.yaml")
     assert code == 2 and err == f"cmfw: error: {tmpfs / 'm.yaml'}: Read-only file system; it is on a read-only file system (while writing the starter matrix)\n"
     assert snapshot(tmpfs / "out") == before
+
+
+# -- odd values ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stamp, message",
+    [
+        ("9999-12-31T23:59:59-01:00", "'9999-12-31T23:59:59-01:00' is outside the years 1980-9999 (UTC)"),
+        ("0001-01-01T00:00:00+01:00", "'0001-01-01T00:00:00+01:00' is outside the years 1980-9999 (UTC)"),
+        ("\u00b2", "'\u00b2' is not a timestamp"),
+        ("\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660", "is not a timestamp"),  # Arabic-Indic digits
+    ],
+)
+def test_odd_timestamps(tmp_path: Path, matrix: Path, stamp: str, message: str) -> None:
+    code, err = run("build", matrix, "-o", tmp_path / "o", "--timestamp", stamp)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0662", "0", "-1", "two", "99999"])
+def test_odd_cmfw_jobs(tmp_path: Path, matrix: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CMFW_JOBS", value)
+    code, err = run("build", matrix, "-o", tmp_path / "o")
+    assert code == 2 and err == f"cmfw: error: CMFW_JOBS: {value!r} is not a number of processes (1 to 1024; 1 turns workers off)\n"
+
+
+def test_a_node_name_too_long_for_a_file_name_is_refused_at_input(tmp_path: Path) -> None:
+    from builder.matrix import MAX_NODE_NAME
+
+    node = ".".join(["a" * 60] * 4)[:MAX_NODE_NAME + 1]  # a valid DNS name, one character too long
+    text = MINIMAL.replace("features: [client-requests, remote-control]", f"features: [client-requests, remote-control]\n    dsc: {{nodes: ['{node}']}}")
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, err = run("build", path, "-o", tmp_path / "o")
+    assert code == 2 and f"a node name is at most {MAX_NODE_NAME} characters here ({MAX_NODE_NAME + 1} given)" in err
+    ok = text.replace(node, node[:-1])
+    path.write_text(ok, encoding="utf-8")
+    assert run("build", path, "-o", tmp_path / "o")[0] == 0
+
+
+def test_no_isdigit_outside_the_ascii_helper() -> None:
+    """str.isdigit accepts superscripts and other scripts' digits: every check goes through
+    builder.syntax.numbers.digits."""
+    import ast
+
+    from .conftest import ROOT
+
+    found = []
+    for path in sorted((ROOT / "builder").rglob("*.py")):
+        if path.name == "numbers.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("isdigit", "isdecimal", "isnumeric"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []

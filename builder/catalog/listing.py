@@ -13,6 +13,7 @@ from ..errors import InputError, Problem
 from ..jsonschemas import suggest
 from ..model import protocol_name
 from ..syntax.plaintext import table
+from ..syntax.numbers import digits
 
 FORMAT = "cmfw-features/1"
 
@@ -162,7 +163,7 @@ def _ports_text(catalog: Catalog, template: RuleTemplate) -> str:
 def _natural(text: str) -> tuple[object, ...]:
     import re
 
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+    return tuple(int(t) if digits(t) else t for t in re.split(r"(\d+)", text))
 
 
 def format_features_table(catalog: Catalog) -> str:

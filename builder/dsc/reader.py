@@ -17,6 +17,7 @@ from ..model import PROFILES, ProfileSetting, Rule, parse_protocol
 from ..profilesettings import sort_settings
 from .mof import MofDocument, MofInstance
 from .resources import NETSECURITY_PORTS, PROFILE_PROPERTIES
+from ..syntax.numbers import digits
 
 _PORTS_BACK = {v.lower(): k for k, v in NETSECURITY_PORTS.items()}
 
@@ -116,7 +117,7 @@ def _entry(inst: MofInstance, p: Mapping[str, object], problems: list[str]) -> E
         return None
     if kind == "String" and len(data) == 1:
         return Entry.sz(key, name, data[0])
-    if kind == "Dword" and len(data) == 1 and data[0].isdigit():
+    if kind == "Dword" and len(data) == 1 and digits(data[0]):
         return Entry.dword(key, name, int(data[0]))
     problems.append(f"instance on line {inst.line}: {key}\\{name} has value type {kind} with {len(data)} values")
     return None

@@ -25,6 +25,7 @@ from ..registry.policyfile import RULES_KEY, encode_policy
 from ..registry.registrypol import REG_DWORD, REG_SZ
 from ..model import PROFILES, Policy, Rule, protocol_name
 from ..profilesettings import LOCAL_MERGE, ROOT_KEY
+from ..syntax.numbers import digits
 
 Value = str | bool | int | tuple[str, ...]
 
@@ -134,10 +135,10 @@ def firewall_limit(rule: Rule) -> str | None:
     if rule.action not in ("Allow", "Block"):
         return f"action {rule.action}"
     for port in rule.local_ports + rule.remote_ports:
-        if not port[:1].isdigit() and port not in NETSECURITY_PORTS:
+        if not digits(port[:1]) and port not in NETSECURITY_PORTS:
             return f"the port keyword {port}"
     for address in rule.local_addresses + rule.remote_addresses:
-        if not (address[:1].isdigit() or ":" in address or address in NETSECURITY_ADDRESSES):
+        if not (digits(address[:1]) or ":" in address or address in NETSECURITY_ADDRESSES):
             return f"the address keyword {address}"
     return None
 
@@ -175,7 +176,7 @@ def _firewall(policy: Policy, rule: Rule) -> Instance:
         props.append(("Protocol", protocol_name(rule.protocol)))
     for field, ports in (("LocalPort", rule.local_ports), ("RemotePort", rule.remote_ports)):
         if ports:
-            props.append((field, tuple(p if p[:1].isdigit() else NETSECURITY_PORTS[p] for p in ports)))
+            props.append((field, tuple(p if digits(p[:1]) else NETSECURITY_PORTS[p] for p in ports)))
     for field, addresses in (("LocalAddress", rule.local_addresses), ("RemoteAddress", rule.remote_addresses)):
         if addresses:
             props.append((field, tuple(addresses)))

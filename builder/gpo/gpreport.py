@@ -17,6 +17,7 @@ from ..model import PROFILES, Policy, ProfileSetting, Rule
 from ..profilesettings import LOGGING_VALUES
 from ..syntax.xml import DECLARATION_UTF16, Element, document, el, indented
 from ..registry.policyfile import EncodedPolicy
+from ..syntax.numbers import digits
 
 NS_SETTINGS = "http://www.microsoft.com/GroupPolicy/Settings"
 NS_TYPES = "http://www.microsoft.com/GroupPolicy/Types"
@@ -102,7 +103,7 @@ def _rule(rule: Rule, version: tuple[int, int]) -> Element:
     for address in rule.remote_addresses:
         if ":" in address:
             ra6.append(address)
-        elif address[:1].isdigit():
+        elif digits(address[:1]):
             ra4.append(address)
         elif address in keywords.ADDRESS and keywords.ADDRESS[address].dual:
             # As in the rule string: the keyword for each family the rule can match.

@@ -31,6 +31,7 @@ from ..identifiers import ID_PREFIX, policy_prefix
 from ..model import PROFILES, PolicySet, Rule, protocol_name
 from ..syntax.jsonlayout import dumps
 from .manifest import BUILD_FORMAT, MANIFEST, SUMS
+from ..syntax.numbers import digits
 
 VERIFY_SCRIPT = "Test-CmfwFirewall.ps1"
 CLIENT_RULES = "client-rules.json"
@@ -178,7 +179,7 @@ def _ports(ports: tuple[str, ...]) -> tuple[str | None, str]:
     """(text, keyword NetSecurity cannot spell) for a port list."""
     out = []
     for port in ports:
-        if port[:1].isdigit():
+        if digits(port[:1]):
             out.append(port)
             continue
         spelled = _NETSECURITY_PORTS.get(port)

@@ -24,6 +24,7 @@ from ..keywords import ADDRESS, ADDRESS_KEYWORDS, PORT_KEYWORDS
 from ..addresses import canonical_address
 from ..model import PROFILES, Rule
 from ..ports import canonical_port
+from ..syntax.numbers import digits
 
 Version = tuple[int, int]
 FLOOR: Version = (2, 10)
@@ -145,9 +146,9 @@ def _port_tokens(rule: Rule, ports: tuple[str, ...], *, local: bool) -> list[tup
     side = "LPort" if local else "RPort"
     out: list[tuple[str, str]] = []
     for port in ports:
-        if "-" in port and port[0].isdigit():
+        if "-" in port and digits(port[0]):
             out.append((f"{side}2_10", port))
-        elif port.isdigit():
+        elif digits(port):
             out.append((side, port))
         elif local and port in _LPORT_KEYWORDS:
             out.append(("LPort", port))
@@ -174,7 +175,7 @@ def _address_tokens(rule: Rule, addresses: tuple[str, ...], *, local: bool) -> l
             out.extend((f"RA{f}2", _RA2_TOKENS[address]) for f in families)
         elif ":" in address:
             out.append((f"{side}6", address))
-        elif address[:1].isdigit():
+        elif digits(address[:1]):
             out.append((f"{side}4", address))
         else:
             raise RuleStringError(f"rule {rule.id}: {address!r} cannot be a {'local' if local else 'remote'} address")
@@ -251,7 +252,7 @@ class _Fields:
         protocol_text = self.one("Protocol")
         protocol = None
         if protocol_text is not None:
-            if not protocol_text.isdigit() or int(protocol_text) > 255:
+            if not digits(protocol_text) or int(protocol_text) > 255:
                 raise RuleStringError(f"Protocol={protocol_text}: expected a protocol number 0-255")
             protocol = int(protocol_text)
         profiles = tuple(self.values.get("Profile", ())) or PROFILES
@@ -305,7 +306,7 @@ class _Fields:
                 continue
             if single is None:
                 raise RuleStringError(f"{token}={value}: expected one of {', '.join(sorted(keywords))}")
-            if single and not value.isdigit():
+            if single and not digits(value):
                 raise RuleStringError(f"{token}={value}: expected a single port (ranges use {token}2_10=)")
             if single is False and "-" not in value:
                 raise RuleStringError(f"{token}={value}: expected a port range first-last")
