@@ -14,6 +14,8 @@ Heavy dependencies are imported lazily, so ``import builder`` stays cheap.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -44,3 +46,21 @@ def __getattr__(name: str) -> Any:
         module, attr = _EXPORTS[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'builder' has no attribute {name!r}")
+
+
+#: Functions of the API that share their name with a submodule (builder/resolve.py,
+#: builder/build.py). Importing such a submodule sets it as an attribute of the
+#: package, which would hide the function from ``from builder import resolve``.
+_SHADOWED = frozenset({"resolve", "build"})
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping ``builder.resolve`` and ``builder.build`` the functions."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return  # the submodule stays reachable as sys.modules["builder.<name>"]
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
