@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import formats, parallel
+from . import __version__, formats, parallel
 from .catalog import Catalog, load_catalog
-from .errors import ArtifactError, InputError, Problem
+from .errors import ArtifactError, InputError, OutOfDate, Problem
 from .formats import Artifacts, Context, Emitter
 from .lint import LintFailure, LintReport, lint
 from .matrix import Matrix, load_matrix
 from .model import Policy, PolicySet
-from .package.manifest import BUILD_FORMAT
+from .package.manifest import BUILD_FORMAT, MANIFEST
 from .resolve import resolve
 from .timestamps import build_time
 from .writer import Stale, stale_files, write_tree
@@ -189,14 +191,84 @@ def check_build(
     *,
     catalog: Catalog | None = None,
     timestamp: str | None = None,
-    zip: bool = False,
+    zip: bool | None = None,
     strict: bool = False,
+    full: bool = False,
 ) -> list[Stale]:
     """What ``build`` would change in ``out_dir``: ``[]`` when it is up to date.
 
-    ``strict`` fails on open lint warnings, as a strict build would.
+    Options not given (``timestamp``, ``zip``) are those the previous build recorded
+    in its build.json. Unless ``full``, the output is up to date *by construction*
+    when build.json names the same inputs (matrix bytes, cmfw version, catalog,
+    options) and every file still has the SHA-256 it lists: nothing is rendered.
+    Otherwise the matrix is rendered and compared file by file. ``strict`` fails on
+    open lint warnings, as a strict build would. A missing ``out_dir`` raises
+    :class:`OutOfDate` (exit 1, as for a stale one).
     """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise OutOfDate(f"{out}: output directory does not exist; build it with: cmfw build {matrix_path} -o {out}")
+    recorded = _recorded_options(out)
+    if timestamp is None and recorded.get("timestamp"):
+        timestamp = str(recorded["timestamp"])
+    if zip is None:
+        zip = bool(recorded.get("zip", False))
+    if not full and _unchanged_inputs(matrix_path, out, catalog, timestamp, zip):
+        if strict:
+            checked = validate(matrix_path, catalog)
+            if checked.lint.warnings:
+                raise LintFailure(checked.lint.warnings)
+        return []
     result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip)
     if strict and result.lint.warnings:
         raise LintFailure(result.lint.warnings)
-    return stale_files(Path(out_dir), result.files)
+    return stale_files(out, result.files)
+
+
+def _recorded_options(out: Path) -> dict[str, object]:
+    try:
+        options = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["inputs"]["options"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def _unchanged_inputs(matrix_path: str | Path, out: Path, catalog: Catalog | None, timestamp: str | None, zip: bool) -> bool:
+    """Whether ``out`` is what a build would write, without rendering: see :func:`check_build`."""
+    from .package.manifest import SUMS, ZIP, checksums, zip_package, zip_top
+    from .writer import scan
+
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        matrix_bytes = Path(matrix_path).read_bytes()
+        inputs = manifest["inputs"]
+        listed: dict[str, str] = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    cat = catalog or load_catalog()
+    moment = build_time(timestamp, matrix=matrix_path)
+    if (
+        manifest.get("generator", {}).get("version") != __version__
+        or manifest.get("matrix", {}).get("sha256") != hashlib.sha256(matrix_bytes).hexdigest()
+        or inputs.get("catalog_sha256") != cat.digest
+        or inputs.get("options") != {"timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "zip": zip}
+    ):
+        return False
+    present, special = scan(out)
+    if special:
+        return False
+    owned = set(listed) | {MANIFEST, SUMS} | ({ZIP} if zip else set())
+    if not owned <= present or (not zip and ZIP in present):
+        return False
+    files: dict[str, bytes] = {}
+    for rel in sorted(set(listed) | {MANIFEST}):
+        data = (out / rel).read_bytes()
+        if rel != MANIFEST and hashlib.sha256(data).hexdigest() != listed[rel]:
+            return False
+        files[rel] = data
+    if (out / SUMS).read_bytes() != checksums(files):
+        return False
+    files[SUMS] = (out / SUMS).read_bytes()
+    if zip and (out / ZIP).read_bytes() != zip_package(files, zip_top(out), moment):
+        return False
+    return True

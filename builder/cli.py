@@ -18,7 +18,7 @@ from typing import Any, Callable, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .errors import CmfwError, InputError
+from .errors import CmfwError, InputError, Problem
 from .syntax.plaintext import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -152,25 +152,31 @@ def validate(matrix: str, fmt: str) -> None:
     help="Backup time to record: ISO 8601, seconds since 1970, or 'git' (the matrix's last commit); "
     "default SOURCE_DATE_EPOCH, else 2020-01-01.",
 )
-@click.option("--zip", "make_zip", is_flag=True, help="Also write DIR/package.zip: the whole package, reproducibly zipped.")
+@click.option(
+    "--zip/--no-zip", "make_zip", default=None,
+    help="Also write DIR/package.zip: the whole package, reproducibly zipped (--check: as the last build did).",
+)
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 listing the files in DIR a build would change.")
+@click.option("--full", is_flag=True, help="With --check: render and compare every file, even when build.json says the inputs are unchanged.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1, nothing written) on open lint warnings.")
 @reports_errors
 def build(
-    matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool, check_only: bool, strict: bool
+    matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool | None, check_only: bool, full: bool, strict: bool
 ) -> None:
     """Build the artifacts of MATRIX into DIR.
 
     Everything is generated and validated in memory first; DIR is replaced only
     when all of it is good, so a failed build leaves the previous output as it was.
     With --check, nothing is written: the exit status says whether DIR is up to
-    date (0) or stale (1), for CI and pre-commit. Give --check the same options
-    (--zip, --timestamp) as the build it checks.
+    date (0) or stale (1), for CI and pre-commit. --check uses the options the last
+    build recorded in DIR/build.json (--zip, --timestamp) unless given, and needs no
+    rendering when build.json names the same inputs and every file is as listed
+    (--full renders and compares anyway).
     """
     from .build import build as run_build, check_build
 
     if check_only:
-        stale = check_build(matrix, output, timestamp=timestamp, zip=make_zip, strict=strict)
+        stale = check_build(matrix, output, timestamp=timestamp, zip=make_zip, strict=strict, full=full)
         for item in stale:
             click.echo(f"{output}/{item.path}: {_STALE_WORDS[item.reason]}")
         if stale:
@@ -181,7 +187,9 @@ def build(
             sys.exit(1)
         click.echo(f"{output} is up to date with {matrix}")
         return
-    result = run_build(matrix, output, force=force, timestamp=timestamp, zip=make_zip, strict=strict)
+    if full:
+        raise InputError([Problem("--full", message="goes with --check (a build always renders everything)")])
+    result = run_build(matrix, output, force=force, timestamp=timestamp, zip=bool(make_zip), strict=strict)
     lint_summary = _show_lint(result.lint)
     policies = result.policyset.policies
     total = sum(len(p.rules) for p in policies)

@@ -102,6 +102,12 @@ _OS_HINTS = {
 }
 
 
+class OutOfDate(CmfwError):
+    """``build --check``: the output cannot be up to date (it does not exist): exit 1, like stale."""
+
+    exit_code = 1
+
+
 class ArtifactError(CmfwError):
     """A generated artifact failed its own validation: a bug in cmfw, never written.
 

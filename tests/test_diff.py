@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 
@@ -88,8 +89,11 @@ def test_check_sees_edits_removals_and_ignores_foreign_files(tmp_path: Path) -> 
     (out / "deploy-samba.sh").unlink()
     assert [(s.path, s.reason) for s in check_build(EXAMPLE, out)] == [("deploy-samba.sh", "missing"), ("rules.json", "differs")]
     build(EXAMPLE, out, zip=True, force=True)
-    assert [(s.path, s.reason) for s in check_build(EXAMPLE, out)] == [("package.zip", "obsolete")]
-    assert check_build(EXAMPLE, out, zip=True) == []
+    assert check_build(EXAMPLE, out) == [] and check_build(EXAMPLE, out, zip=True) == []  # as recorded
+    # Without the zip, build.json records other options: it changes too.
+    assert [(s.path, s.reason) for s in check_build(EXAMPLE, out, zip=False)] == [
+        ("SHA256SUMS", "differs"), ("build.json", "differs"), ("package.zip", "obsolete"),
+    ]
 
 
 def test_identical_sides(tmp_path: Path, runner: CliRunner) -> None:
@@ -239,3 +243,48 @@ def test_git_textconv_and_external_diff(tmp_path: Path) -> None:
     assert external.returncode == 0, external.stderr
     assert external.stdout.splitlines()[:2] == ["--- a/registry.pol (registry.pol)", "+++ b/registry.pol (registry.pol)"]
     assert "        remote_ports: 10124 -> 10125" in external.stdout.splitlines()
+
+
+# -- build --check: recorded options, and no rendering when the inputs are unchanged ---------
+
+
+def test_check_uses_the_recorded_options_and_renders_nothing_when_inputs_match(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    pipeline = sys.modules["builder.build"]
+    from builder.catalog import load_catalog
+
+    out = tmp_path / "out"
+    assert run(runner, "build", EXAMPLE, "-o", out, "--zip", "--timestamp", "2024-05-05T00:00:00Z").exit_code == 0
+    recorded = json.loads((out / "build.json").read_text())["inputs"]["options"]
+    assert recorded == {"timestamp": "2024-05-05T00:00:00Z", "zip": True}
+
+    def no_render(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rendered although the inputs are unchanged")
+
+    monkeypatch.setattr(pipeline, "render", no_render)
+    result = run(runner, "build", EXAMPLE, "-o", out, "--check")  # no --zip, no --timestamp: as recorded
+    assert result.exit_code == 0 and result.stdout == f"{out} is up to date with {EXAMPLE}\n"
+    assert check_build(EXAMPLE, out) == []
+    monkeypatch.undo()
+
+    # Anything else means a render and a file-by-file comparison.
+    assert check_build(EXAMPLE, out, full=True) == []
+    assert [s.path for s in check_build(EXAMPLE, out, timestamp="2024-05-06T00:00:00Z")][:1] == ["SHA256SUMS"]
+    assert [(s.path, s.reason) for s in check_build(EXAMPLE, out, zip=False)] == [
+        ("SHA256SUMS", "differs"), ("build.json", "differs"), ("package.zip", "obsolete"),
+    ]
+    other = dataclasses.replace(load_catalog(), digest="0" * 64)
+    monkeypatch.setattr(pipeline, "render", no_render)
+    with pytest.raises(AssertionError, match="rendered"):
+        check_build(EXAMPLE, out, catalog=other)
+    monkeypatch.undo()
+    (out / "report.md").write_text("edited by hand\n")
+    assert [(s.path, s.reason) for s in check_build(EXAMPLE, out)] == [("report.md", "differs")]
+
+
+def test_check_of_a_missing_output_says_so(tmp_path: Path, runner: CliRunner) -> None:
+    result = run(runner, "build", EXAMPLE, "-o", tmp_path / "nowhere", "--check")
+    assert result.exit_code == 1
+    assert result.stderr == f"cmfw: error: {tmp_path / 'nowhere'}: output directory does not exist; build it with: cmfw build {EXAMPLE} -o {tmp_path / 'nowhere'}\n"
+    assert run(runner, "build", EXAMPLE, "-o", tmp_path / "x", "--full").exit_code == 2

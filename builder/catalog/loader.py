@@ -8,6 +8,9 @@ every inbound rule says who may connect.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+
 import functools
 import ipaddress
 from pathlib import Path
@@ -49,7 +52,11 @@ def load_catalog() -> Catalog:
 
 def load_catalog_from(directory: Path) -> Catalog:
     docs = {name: load_file(directory / name, f"builder/catalog/{name}") for name in FILES}
-    return _Loader(docs).load()
+    # Line ends normalised: a Windows checkout (CRLF) must record the same digest.
+    digest = hashlib.sha256()
+    for name in sorted(FILES):
+        digest.update(name.encode() + b"\x00" + (directory / name).read_bytes().replace(b"\r\n", b"\n") + b"\x00")
+    return dataclasses.replace(_Loader(docs).load(), digest=digest.hexdigest())
 
 
 class _Loader:

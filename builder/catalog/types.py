@@ -259,6 +259,9 @@ class Catalog:
     roles: dict[str, Role]
     features: dict[str, Feature]
     local_rules: tuple[LocalRule, ...] = ()
+    #: SHA-256 over the catalog's files: build.json records it, so that `build --check`
+    #: knows an output made from another catalog is stale.
+    digest: str = ""
 
     def parameter_value(self, name: str, overrides: Mapping[str, object] | None = None) -> str | None:
         """A port or program parameter as text: the matrix's value, else the default.

@@ -55,6 +55,10 @@ def build_manifest(ctx: Context, files: Mapping[str, bytes]) -> bytes:
             "generator": {"name": "cmfw", "version": __version__},
             "matrix": {"path": ctx.matrix_path, "sha256": ctx.matrix.sha256},
             "catalog_version": policyset.catalog_version,
+            "inputs": {
+                "catalog_sha256": ctx.catalog.digest if ctx.catalog else "",
+                "options": {"timestamp": ctx.moment.strftime("%Y-%m-%dT%H:%M:%SZ"), "zip": ctx.zip},
+            },
             "domain": policyset.domain,
             "owner": policyset.owner,
             "policies": [
