@@ -30,6 +30,7 @@ from .package.manifest import BUILD_FORMAT, MANIFEST
 from .resolve import resolve
 from .timestamps import build_time
 from .writer import Stale, stale_files, write_tree
+from .yamlsource import stdin_bytes
 
 __all__ = ["BUILD_FORMAT", "Build", "Validated", "build", "check_build", "render", "validate"]
 
@@ -240,7 +241,7 @@ def _unchanged_inputs(matrix_path: str | Path, out: Path, catalog: Catalog | Non
 
     try:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        matrix_bytes = Path(matrix_path).read_bytes()
+        matrix_bytes = stdin_bytes() if str(matrix_path) == "-" else Path(matrix_path).read_bytes()
         inputs = manifest["inputs"]
         listed: dict[str, str] = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -59,8 +59,47 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="cmfw", message="%(prog)s %(version)s")
+def _complete(name: str) -> Callable[..., Any]:
+    """A shell_complete callback from builder.completion, imported only when completing."""
+
+    def callback(ctx: Any, param: Any, incomplete: str) -> Any:
+        from . import completion
+
+        return getattr(completion, name)(ctx, param, incomplete)
+
+    return callback
+
+
+class CmfwGroup(click.Group):
+    """click's group, with cmfw's one error style for usage errors too
+    (``cmfw: error: …``, one line, exit 2) and PowerShell among the completion shells."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        import os
+
+        if any(key.endswith("_COMPLETE") and key.startswith("_") for key in os.environ):
+            from . import completion  # noqa: F401 - registers the PowerShell completion class
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            message = " ".join(exc.format_message().split())
+            click.echo(f"cmfw: error: {message}{where}", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("cmfw: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            click.echo(f"cmfw: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(name="cmfw", cls=CmfwGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="cmfw", message="%(prog)s %(version)s")
 def cli() -> None:
     """Windows Firewall policy as code for Configuration Manager clients.
 
@@ -70,11 +109,11 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.argument("path", default="firewall.yaml", type=click.Path(dir_okay=False, writable=True))
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
 @reports_errors
 def init(path: str, force: bool) -> None:
-    """Write a starter matrix to PATH, listing every feature (commented)."""
+    """Write a starter matrix to PATH (default firewall.yaml), listing every feature (commented)."""
     from .starter import write_starter
 
     write_starter(path, force=force)
@@ -82,24 +121,45 @@ def init(path: str, force: bool) -> None:
 
 
 @cli.command()
-@click.argument("names", nargs=-1, metavar="[FEATURE]...")
+@click.argument("names", nargs=-1, metavar="[FEATURE]...", shell_complete=_complete("complete_features"))
+@click.option("--search", "term", metavar="WORD", help="Only the features a word or port points at: 445, RPC, wol, pxe...")
+@click.option("--variant", metavar="NAME", shell_complete=_complete("complete_variants"), help="With one FEATURE: show only this variant.")
 @FORMAT
 @reports_errors
-def features(names: tuple[str, ...], fmt: str) -> None:
+def features(names: tuple[str, ...], term: str | None, variant: str | None, fmt: str) -> None:
     """List the feature catalog, or show FEATURE in detail.
 
     Each feature lists the firewall rules it needs, with default ports, who may
-    connect, and the document section the rule comes from.
+    connect, and the document section the rule comes from. --search finds features
+    by a word (in the name, title, summary or rules, or as initials: wol) or a port.
     """
     from .catalog import load_catalog
-    from .catalog.listing import catalog_document, check_names, format_feature, format_features_table
+    from .catalog.listing import catalog_document, check_names, format_feature, format_features_table, search
 
     catalog = load_catalog()
+    if term is not None:
+        if names:
+            raise click.UsageError("give FEATURE names or --search, not both")
+        found = search(catalog, term)
+        if not found:
+            click.echo(f"cmfw: no feature matches {term!r}; see `cmfw features`", err=True)
+            sys.exit(1)
+        if fmt == "json":
+            _print_json(catalog_document(catalog, found))
+        else:
+            click.echo(format_features_table(catalog, found))
+        return
     check_names(catalog, names)
+    if variant is not None:
+        if len(names) != 1:
+            raise click.UsageError("--variant goes with exactly one FEATURE")
+        chosen = catalog.features[names[0]]
+        if variant not in chosen.variants:
+            raise InputError([Problem("--variant", message=f"{names[0]} has no variant {variant!r} (it has {', '.join(chosen.variants)})")])
     if fmt == "json":
         _print_json(catalog_document(catalog, list(names) or None))
     elif names:
-        click.echo("\n\n".join(format_feature(catalog, catalog.features[n]) for n in names))
+        click.echo("\n\n".join(format_feature(catalog, catalog.features[n], variant) for n in names))
     else:
         click.echo(format_features_table(catalog))
 
@@ -361,7 +421,7 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
 
 @cli.command()
 @click.argument("source", metavar="SOURCE")
-@click.option("--policy", "policies", multiple=True, metavar="ID", help="Policy id or name (repeat for GPOs that apply together).")
+@click.option("--policy", "policies", multiple=True, metavar="ID", shell_complete=_complete("complete_policies"), help="Policy id or name (repeat for GPOs that apply together).")
 @click.option("--in", "inbound", metavar="PROTO/PORT", help="An inbound connection: tcp/2701, udp/Teredo, tcp/RPC, icmpv4/8.")
 @click.option("--out", "outbound", metavar="PROTO/PORT", help="An outbound connection: tcp/443, udp/7680.")
 @click.option("--from", "from_", metavar="ADDRESS", help="Who connects (with --in).")
@@ -443,6 +503,23 @@ def query(
         click.echo("cmfw: error: the answer depends on what was not given (see 'unknown' above)", err=True)
         sys.exit(2)
     sys.exit(0 if verdict == "allowed" else 1)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish", "powershell"]))
+def completion(shell: str) -> None:
+    """Print the script that lets SHELL complete cmfw's commands, options, feature and
+    variant names and the policy ids of the matrix on the command line.
+
+    \b
+    bash:       eval "$(cmfw completion bash)"            (in ~/.bashrc)
+    zsh:        eval "$(cmfw completion zsh)"             (in ~/.zshrc)
+    fish:       cmfw completion fish | source             (in ~/.config/fish/config.fish)
+    PowerShell: cmfw completion powershell | Out-String | Invoke-Expression   (in $PROFILE)
+    """
+    from .completion import script
+
+    click.echo(script(shell), nl=False)
 
 
 def _print_json(data: Any) -> None:

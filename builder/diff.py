@@ -94,10 +94,10 @@ def load_side(path: str | Path) -> Side:
     if text in _EMPTY:
         return Side(text, "empty", ())
     p = Path(text)
-    if p.is_file() and p.suffix.lower() in MATRIX_SUFFIXES:
+    if text == "-" or (p.is_file() and p.suffix.lower() in MATRIX_SUFFIXES):
         from .build import render
 
-        result = render(p)
+        result = render(text if text == "-" else p)
         gpo = {rel[4:]: data for rel, data in result.files.items() if rel.startswith("gpo/")}
         links = {pol.name: pol.links for pol in result.policyset.policies}
         return Side(text, "matrix", tuple(read_backups(gpo, text)), links)

@@ -15,6 +15,7 @@ Adding a format is one module that defines ``EMITTER`` and one line in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ class Context:
         without an output directory, or across drives, only its file name."""
         if self.matrix is None:
             return ""
+        if self.matrix.file == "<stdin>":
+            return "-"
         name = Path(self.matrix.file).name
         if self.out_dir is None:
             return name
@@ -101,8 +104,7 @@ class Context:
         return PurePosixPath(*Path(relative).parts).as_posix()
 
     def part(self, policies: Sequence[Policy]) -> Context:
-        ps = self.policyset
-        return Context(PolicySet(ps.domain, tuple(policies), ps.catalog_version), self.moment, facts=self.facts)
+        return Context(dataclasses.replace(self.policyset, policies=tuple(policies)), self.moment, facts=self.facts)
 
 
 @dataclass(frozen=True)

@@ -65,13 +65,13 @@ class Answer:
 def load_source(path: str | Path, catalog: Catalog | None = None) -> Source:
     """Read the policies of ``path``; anything cmfw cannot read raises :class:`InputError`."""
     p = Path(path)
-    if p.is_file() and p.suffix.lower() in MATRIX_SUFFIXES:
+    if str(path) == "-" or (p.is_file() and p.suffix.lower() in MATRIX_SUFFIXES):
         from .resolve import resolve
 
         catalog = catalog or load_catalog()
-        matrix = load_matrix(p, catalog)
+        matrix = load_matrix(str(path) if str(path) == "-" else p, catalog)
         policyset = resolve(matrix, catalog)
-        return Source(str(p), "matrix", _from_policyset(policyset), matrix, policyset)
+        return Source(str(path), "matrix", _from_policyset(policyset), matrix, policyset)
     from .read import kind_of, read_path
 
     kind = kind_of(p)

@@ -115,8 +115,31 @@ class Document:
         return Problem(self.file, line, column, format_path(path), message)
 
 
+#: The path that means standard input, and the name problems give it.
+STDIN, STDIN_NAME = "-", "<stdin>"
+_stdin: tuple[object, bytes] | None = None
+
+
+def stdin_bytes() -> bytes:
+    """Standard input, read once (a build reads its matrix more than once); read again
+    only if ``sys.stdin`` is another stream (a test harness swaps it per command)."""
+    global _stdin
+    import sys
+
+    if _stdin is None or _stdin[0] is not sys.stdin:
+        _stdin = (sys.stdin, sys.stdin.buffer.read(MAX_BYTES + 1))
+    return _stdin[1]
+
+
 def load_file(path: str | Path, display: str | None = None) -> Document:
-    """Read and parse ``path``; any failure is an :class:`InputError` naming the file."""
+    """Read and parse ``path`` (``-``: standard input); any failure is an
+    :class:`InputError` naming the file."""
+    if str(path) == STDIN:
+        name = display if display is not None else STDIN_NAME
+        raw = stdin_bytes()
+        if len(raw) > MAX_BYTES:
+            raise InputError([Problem(name, message=f"larger than {MAX_BYTES // (1024 * 1024)} MiB; not a matrix")])
+        return load_bytes(raw, name)
     name = display if display is not None else str(path)
     p = Path(path)
     try:

@@ -6,6 +6,8 @@ them named), so ``remote-control`` reads "In TCP 2701" rather than a template.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from .types import Catalog, Feature, RuleTemplate, Scenario
@@ -19,14 +21,67 @@ FORMAT = "cmfw-features/1"
 
 
 def check_names(catalog: Catalog, names: tuple[str, ...] | list[str]) -> None:
-    """Refuse feature names the catalog does not have, suggesting the closest."""
-    problems = [
-        Problem("cmfw features", message=f"unknown feature {name!r}{suggest(name, catalog.features) or '; see `cmfw features`'}")
-        for name in names
-        if name not in catalog.features
-    ]
+    """Refuse feature names the catalog does not have, suggesting the closest by
+    spelling, else the features a search for the word finds (``wol`` → wake-up-proxy)."""
+    problems = []
+    for name in names:
+        if name in catalog.features:
+            continue
+        hint = suggest(name, catalog.features)
+        if not hint:
+            found = search(catalog, name)
+            hint = f"; did you mean {' or '.join(repr(f) for f in found[:3])}?" if found else "; see `cmfw features`"
+        problems.append(Problem("cmfw features", message=f"unknown feature {name!r}{hint}"))
     if problems:
         raise InputError(problems)
+
+
+def search(catalog: Catalog, term: str) -> list[str]:
+    """Features a word or a port points at: in the id, title, summary or rule names, as
+    an acronym of the title or summary's words (``wol``: Wake On LAN), or as a port
+    of any variant's rules (``445``, ``RPC``). Best matches first."""
+    word = term.strip().casefold()
+    if not word:
+        return []
+    scored: list[tuple[int, str]] = []
+    for feature in catalog.features.values():
+        score = 0
+        if word in feature.id.casefold():
+            score += 8
+        if word in feature.title.casefold():
+            score += 6
+        if word in _acronyms(feature.title) or word in _acronyms(feature.summary):
+            score += 5
+        if word in feature.summary.casefold():
+            score += 3
+        rules = [t for v in feature.variants.values() for t in v.rules]
+        if any(word in t.name.casefold() or word in t.description.casefold() for t in rules):
+            score += 2
+        if any(_port_matches(catalog, t, word) for t in rules):
+            score += 7
+        if score:
+            scored.append((-score, feature.id))
+    return [name for _, name in sorted(scored)]
+
+
+def _acronyms(text: str) -> set[str]:
+    """Initials of every run of two to four consecutive words: "Wake On LAN" → wol."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+    initials = [w[0].casefold() for w in words]
+    return {"".join(initials[i : i + n]) for n in (2, 3, 4) for i in range(len(initials) - n + 1)}
+
+
+def _port_matches(catalog: Catalog, template: RuleTemplate, word: str) -> bool:
+    ports = [p.casefold() for p in (catalog.ports(template.local_ports) or ()) + (catalog.ports(template.remote_ports) or ())]
+    if word in ports:
+        return True
+    if digits(word):
+        number = int(word)
+        for port in ports:
+            low, _, high = port.partition("-")
+            if digits(low) and (digits(high) or not high) and int(low) <= number <= int(high or low):
+                return True
+    return False
 
 
 def template_ports(catalog: Catalog, values: tuple[str, ...]) -> list[str]:
@@ -166,9 +221,9 @@ def _natural(text: str) -> tuple[object, ...]:
     return tuple(int(t) if digits(t) else t for t in re.split(r"(\d+)", text))
 
 
-def format_features_table(catalog: Catalog) -> str:
+def format_features_table(catalog: Catalog, names: list[str] | None = None) -> str:
     rows = []
-    for feature in catalog.features.values():
+    for feature in (catalog.features[n] for n in names) if names is not None else catalog.features.values():
         rules = feature.variant().rules
         directions = "+".join(d for d in ("In", "Out") if any(t.direction == d for t in rules))
         ports = sorted({_ports_text(catalog, t) for t in rules}, key=_natural)
@@ -177,7 +232,7 @@ def format_features_table(catalog: Catalog) -> str:
     return table(["FEATURE", "DIR", "RULES", "DEFAULT PORTS", "SOURCE"], rows)
 
 
-def format_feature(catalog: Catalog, feature: Feature) -> str:
+def format_feature(catalog: Catalog, feature: Feature, only_variant: str | None = None) -> str:
     lines = [f"{feature.id}: {feature.title}", ""]
     if feature.summary:
         lines += [feature.summary, ""]
@@ -190,6 +245,8 @@ def format_feature(catalog: Catalog, feature: Feature) -> str:
     for note in feature.notes:
         lines.append(f"note ({note.source}): {note.text}")
     for variant in feature.variants.values():
+        if only_variant is not None and variant.name != only_variant:
+            continue
         lines.append("")
         label = "rules" if variant.name == "default" else f"variant {variant.name}" + (
             " (default)" if variant.name == feature.default_variant else ""
