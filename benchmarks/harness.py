@@ -45,8 +45,13 @@ def interleaved(
     rounds: int = 5,
     env: dict[str, str] | None = None,
     before: Callable[[str], None] | None = None,
+    expect: dict[str, tuple[int, ...]] | None = None,
 ) -> dict[str, Timing]:
-    """Run each command once per round; ``before(name)`` runs untimed before each run."""
+    """Run each command once per round; ``before(name)`` runs untimed before each run.
+
+    A run must exit with one of ``expect[name]`` (default 0): a traceback also exits 1,
+    and a benchmark must never time a broken command as if it had worked.
+    """
     rounds = max(rounds, 5)
     environ = dict(os.environ, **(env or {}))
     samples: dict[str, list[float]] = {name: [] for name in cases}
@@ -57,8 +62,9 @@ def interleaved(
             start = time.perf_counter()
             done = subprocess.run(list(command), capture_output=True, env=environ)
             samples[name].append(time.perf_counter() - start)
-            if done.returncode not in (0, 1):
-                sys.exit(f"benchmarks: {name} failed ({done.returncode}): {done.stderr.decode(errors='replace')[-400:]}")
+            wanted = (expect or {}).get(name, (0,))
+            if done.returncode not in wanted or b"Traceback (most recent call last)" in done.stderr:
+                sys.exit(f"benchmarks: {name} exited {done.returncode} (expected {wanted}): {done.stderr.decode(errors='replace')[-400:]}")
     return {name: Timing(name, tuple(values)) for name, values in samples.items()}
 
 
