@@ -27,6 +27,13 @@ def canonical_address(text: str) -> str:
     entry = text.strip()
     if entry.casefold() in _KEYWORDS:
         return _KEYWORDS[entry.casefold()]
+    if "%" in entry:
+        raise ValueError(f"{text!r} has a zone index ('%'); Windows firewall rules take addresses without one")
+    if _looks_like_a_name(entry):
+        raise ValueError(
+            f"{text!r} looks like a host name; Windows firewall rules take addresses, not names: "
+            "give its IP address (or a subnet or range)"
+        )
     if "-" in entry:
         return _range(entry)
     if "/" in entry:
@@ -37,6 +44,16 @@ def canonical_address(text: str) -> str:
         raise ValueError(
             f"{text!r} is not an IPv4/IPv6 address, subnet, range or keyword ({', '.join(ADDRESS_NAMES)})"
         ) from None
+
+
+def _looks_like_a_name(entry: str) -> bool:
+    """Letters beyond hex digits, no ':' or '/': ``sccm01.corp.contoso.com``, ``sccm-01``."""
+    if ":" in entry or "/" in entry or not entry:
+        return False
+    labels = entry.replace("-", ".").split(".")
+    return all(label.replace("_", "").isalnum() and label.isascii() for label in labels if label) and any(
+        ch.isalpha() and ch.lower() not in "abcdef" for ch in entry
+    )
 
 
 def _subnet(entry: str) -> str:

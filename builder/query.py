@@ -181,6 +181,8 @@ def parse_port(value: str, option: str, whole: str | None = None) -> int | str:
 
 
 def parse_address(value: str, option: str) -> str:
+    if "%" in value:
+        raise _bad(option, value, "has a zone index ('%'); Windows rules match addresses without one")
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
@@ -188,6 +190,8 @@ def parse_address(value: str, option: str) -> str:
 
 
 def parse_subnet(value: str, option: str) -> Network:
+    if "%" in value:
+        raise _bad(option, value, "has a zone index ('%'); give the subnet alone")
     try:
         return ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:

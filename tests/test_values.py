@@ -40,6 +40,14 @@ def test_canonical_address(given_text: str, canonical: str) -> None:
         ("10.0.0.9-10.0.0.1", "'10.0.0.9-10.0.0.1' is backwards: 10.0.0.9 comes after 10.0.0.1"),
         ("10.0.0.1-::1", "'10.0.0.1-::1' mixes IPv4 and IPv6"),
         ("300.1.1.1", "'300.1.1.1' is not an IPv4/IPv6 address, subnet, range or keyword"),
+        # Zone indexes: Windows rules take none, and '|' after one crashed the build.
+        ("fe80::1%eth0", "'fe80::1%eth0' has a zone index ('%'); Windows firewall rules take addresses without one"),
+        ("fe80::1%a|b", "'fe80::1%a|b' has a zone index ('%')"),
+        ("fe80::/64%12", "'fe80::/64%12' has a zone index ('%')"),
+        # Host names: the dash made them look like a broken range.
+        ("sccm-01", "'sccm-01' looks like a host name; Windows firewall rules take addresses, not names"),
+        ("sccm01.corp.contoso.com", "'sccm01.corp.contoso.com' looks like a host name"),
+        ("mp01", "'mp01' looks like a host name"),
     ],
 )
 def test_bad_addresses(bad: str, message: str) -> None:
