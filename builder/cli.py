@@ -33,6 +33,27 @@ FORMAT = click.option(
 )
 
 
+CI_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    default="text",
+    show_default=True,
+    help="text; json (stable, documented); sarif (SARIF 2.1.0, for code scanning); github (workflow annotations).",
+)
+
+
+def _print_ci(fmt: str, findings: Any = (), problems: Any = ()) -> None:
+    """Findings and problems as SARIF (stdout) or GitHub workflow commands (stdout)."""
+    from .ciformats import github_lines, sarif_document
+
+    if fmt == "sarif":
+        _print_json(sarif_document(findings, problems))
+    else:
+        for line in github_lines(findings, problems):
+            click.echo(line)
+
+
 def fail(exc: CmfwError) -> NoReturn:
     """Print a library error, one line per problem, and exit with its code."""
     for line in exc.lines():
@@ -166,7 +187,7 @@ def features(names: tuple[str, ...], term: str | None, variant: str | None, fmt:
 
 @cli.command()
 @click.argument("matrix", metavar="MATRIX")
-@FORMAT
+@CI_FORMAT
 def validate(matrix: str, fmt: str) -> None:
     """Check MATRIX: schema, meaning, lint errors, and that every output format can
     carry its rules; exit 2 listing every problem. Nothing is rendered or written."""
@@ -175,6 +196,9 @@ def validate(matrix: str, fmt: str) -> None:
     try:
         result = run_validate(matrix)
     except InputError as exc:
+        if fmt in ("sarif", "github"):
+            _print_ci(fmt, problems=exc.problems or [Problem(matrix, message=str(exc))])
+            sys.exit(exc.exit_code)
         if fmt != "json":
             fail(exc)
         _print_json({"file": matrix, "valid": False, "problems": [dataclasses.asdict(p) for p in exc.problems]})
@@ -182,6 +206,9 @@ def validate(matrix: str, fmt: str) -> None:
     except CmfwError as exc:
         fail(exc)
     policies = result.policyset.policies
+    if fmt in ("sarif", "github"):
+        _print_ci(fmt, result.lint.findings)
+        return
     if fmt == "json":
         _print_json(
             {
@@ -219,9 +246,14 @@ def validate(matrix: str, fmt: str) -> None:
 @click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 listing the files in DIR a build would change.")
 @click.option("--full", is_flag=True, help="With --check: render and compare every file, even when build.json says the inputs are unchanged.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1, nothing written) on open lint warnings.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "sarif", "github"]), default="text", show_default=True,
+    help="How lint findings and input problems are reported: text (stderr), sarif or github (stdout, for CI).",
+)
 @reports_errors
 def build(
-    matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool | None, check_only: bool, full: bool, strict: bool
+    matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool | None, check_only: bool, full: bool, strict: bool,
+    fmt: str,
 ) -> None:
     """Build the artifacts of MATRIX into DIR.
 
@@ -233,6 +265,26 @@ def build(
     rendering when build.json names the same inputs and every file is as listed
     (--full renders and compares anyway).
     """
+    from .lint import LintFailure
+
+    if fmt != "text":
+        try:
+            _build(matrix, output, force, timestamp, make_zip, check_only, full, strict, fmt)
+        except InputError as exc:
+            _print_ci(fmt, problems=exc.problems or [Problem(matrix, message=str(exc))])
+            sys.exit(exc.exit_code)
+        except LintFailure as exc:
+            _print_ci(fmt, exc.findings)
+            click.echo(exc.lines()[-1], err=True)
+            sys.exit(exc.exit_code)
+        return
+    _build(matrix, output, force, timestamp, make_zip, check_only, full, strict, fmt)
+
+
+def _build(
+    matrix: str, output: str, force: bool, timestamp: str | None, make_zip: bool | None, check_only: bool, full: bool, strict: bool,
+    fmt: str,
+) -> None:
     from .build import build as run_build, check_build
 
     if check_only:
@@ -250,12 +302,17 @@ def build(
     if full:
         raise InputError([Problem("--full", message="goes with --check (a build always renders everything)")])
     result = run_build(matrix, output, force=force, timestamp=timestamp, zip=bool(make_zip), strict=strict)
-    lint_summary = _show_lint(result.lint)
+    if fmt != "text":
+        _print_ci(fmt, result.lint.findings)
+        lint_summary = ""
+    else:
+        lint_summary = _show_lint(result.lint)
     policies = result.policyset.policies
     total = sum(len(p.rules) for p in policies)
     click.echo(
         f"built {output}: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}, "
-        f"{plural(len(result.files), 'file')}{lint_summary}"
+        f"{plural(len(result.files), 'file')}{lint_summary}",
+        err=fmt != "text",
     )
 
 
@@ -274,7 +331,7 @@ def _show_lint(report: Any) -> str:
 @cli.command()
 @click.argument("matrix", metavar="MATRIX")
 @click.option("--strict", is_flag=True, help="Exit 1 when any warning is open (not acknowledged in the matrix).")
-@FORMAT
+@CI_FORMAT
 @reports_errors
 def lint(matrix: str, strict: bool, fmt: str) -> None:
     """Hardening and consistency findings for MATRIX, each with a code and a fix.
@@ -285,8 +342,16 @@ def lint(matrix: str, strict: bool, fmt: str) -> None:
     """
     from .lint import lint_document, lint_file
 
-    report = lint_file(matrix)
-    if fmt == "json":
+    try:
+        report = lint_file(matrix)
+    except InputError as exc:
+        if fmt not in ("sarif", "github"):
+            raise
+        _print_ci(fmt, problems=exc.problems or [Problem(matrix, message=str(exc))])
+        sys.exit(exc.exit_code)
+    if fmt in ("sarif", "github"):
+        _print_ci(fmt, report.findings)
+    elif fmt == "json":
         _print_json(lint_document(report, matrix))
     else:
         for finding in report.open:

@@ -110,6 +110,11 @@ class LintReport:
         return tuple(f for f in self.open if f.severity == "warning")
 
     @property
+    def notes(self) -> tuple[Finding, ...]:
+        """Worth knowing, never fatal (not even with ``--strict``)."""
+        return tuple(f for f in self.open if f.severity == "note")
+
+    @property
     def acknowledged(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.counts)
 
@@ -140,12 +145,17 @@ class _Linter:
     def run(self) -> LintReport:
         self._sup_ports(self.matrix.ports, None)
         self._wake_on_lan(None)
+        self._netbios_domain()
         for spec in self.matrix.policies:
             policy = self.policies[spec.key]
             if spec.own_ports:
                 self._sup_ports(spec.own_ports, spec)
                 self._wake_on_lan(spec)
             self._inbound_any(spec, policy)
+            self._wide_scope(spec, policy)
+            self._links(spec)
+            self._predefined_ids(spec)
+            self._deprecated(spec)
             self._management(spec, policy)
             self._features(spec)
             self._sup_http_closed(spec)
@@ -153,6 +163,7 @@ class _Linter:
             self._local_rules(spec, policy)
             self._outbound(spec, policy)
             self._dsc_local_store(spec, policy)
+            self._intune_left_out(spec, policy)
         findings = self._acknowledge(self.found)
         return LintReport(tuple(sorted(findings, key=lambda f: (f.line, f.column, f.code, f.policy, f.rule))))
 
@@ -223,12 +234,72 @@ class _Linter:
 
     def _inbound_any(self, spec: PolicySpec, policy: Policy) -> None:
         for rule in policy.rules:
-            if rule.direction == "In" and rule.action == "Allow" and not rule.remote_addresses:
+            if rule.direction != "In" or rule.action != "Allow":
+                continue
+            why = open_to_everyone(rule.remote_addresses)
+            if why:
                 self.add(
                     "CMFW101", spec, self.rule_path(spec, rule),
-                    f"inbound {rule.protocol_name} {','.join(rule.local_ports) or 'any port'} is open to any remote address",
+                    f"inbound {rule.protocol_name} {','.join(rule.local_ports) or 'any port'} is open to {why}",
                     "scope it with `from:` an address set (LocalSubnet for peers), or acknowledge why it must be open",
                     rule.id,
+                )
+
+    def _wide_scope(self, spec: PolicySpec, policy: Policy) -> None:
+        for rule in policy.rules:
+            if rule.direction != "In" or rule.action != "Allow" or open_to_everyone(rule.remote_addresses):
+                continue
+            why = too_wide(rule.remote_addresses)
+            if why:
+                self.add(
+                    "CMFW114", spec, self.rule_path(spec, rule),
+                    f"inbound {rule.protocol_name} {','.join(rule.local_ports) or 'any port'} is open to {why}",
+                    "scope it to the machines that connect (an address set of their subnets), or acknowledge why it must be that wide",
+                    rule.id,
+                )
+
+    def _netbios_domain(self) -> None:
+        domain = self.matrix.domain
+        if "." not in domain:
+            self.add(
+                "CMFW115", None, ("domain",),
+                f"'{domain}' has no dot: it looks like the NetBIOS name; GPO backups, links and Import-GPO need the DNS name",
+                "write the domain's DNS name (corp.contoso.com), as `Get-ADDomain` shows in DNSRoot",
+            )
+
+    def _links(self, spec: PolicySpec) -> None:
+        root = ",".join(f"DC={label}" for label in self.matrix.domain.split(".")).casefold()
+        for i, link in enumerate(spec.links):
+            target = link.target.casefold()
+            if target == root:
+                what = "the domain root: every computer gets these rules, servers and domain controllers included"
+            elif target.startswith("ou=domain controllers,"):
+                what = "the Domain Controllers OU: ConfigMgr client rules do not belong on domain controllers"
+            else:
+                continue
+            self.add(
+                "CMFW116", spec, spec.path + ("links", i),
+                f"linked to {what}",
+                "link to the OUs of the machines the policy is for, or acknowledge why the whole domain needs it",
+            )
+
+    def _predefined_ids(self, spec: PolicySpec) -> None:
+        if spec.rule_ids == "predefined":
+            self.add(
+                "CMFW117", spec, spec.path + ("rule_ids",),
+                "rules that reproduce Windows' own rules keep Windows' rule IDs: another GPO that sets the same ID "
+                "replaces this one's by GPO precedence (link order, enforcement), value by value",
+                "keep `rule_ids: predefined` only where that is the intent; otherwise the default `cmfw` IDs cannot collide",
+            )
+
+    def _deprecated(self, spec: PolicySpec) -> None:
+        for use in spec.features:
+            feature = self.catalog.features[use.feature]
+            if feature.deprecated:
+                self.add(
+                    "CMFW118", spec, use.path,
+                    f"'{use.feature}': {_lower_first(feature.deprecated)}",
+                    "remove the feature once the role is gone, or acknowledge while it is still in use",
                 )
 
     def _management(self, spec: PolicySpec, policy: Policy) -> None:
@@ -315,12 +386,20 @@ class _Linter:
                 )
 
     def _overlaps(self, spec: PolicySpec, policy: Policy) -> None:
-        """Rules another rule of the policy already covers entirely (duplicates included)."""
+        """Rules another rule of the policy already covers entirely (duplicates included).
+
+        Two *features* that need the same traffic (a management point and a distribution
+        point on one server, two client installation methods and their SMB rule) are each
+        justified on their own: that overlap is by design and not reported. A custom rule,
+        or a feature repeating itself, is.
+        """
         for found in overlapping_rules(policy.rules):
+            if found.rule.feature != found.cover.feature and "custom" not in (found.rule.feature, found.cover.feature):
+                continue
             self.add(
                 "CMFW109", spec, self.rule_path(spec, found.rule),
                 f"{'duplicates' if found.duplicate else 'is covered by'} {found.cover.id} ({_traffic(found.rule)})",
-                "keep one rule for this traffic: drop the feature or rule that repeats it, or narrow it with `exclude`",
+                "keep one rule for this traffic (remove the custom rule, or narrow it), or acknowledge CMFW109 if both must stay",
                 found.rule.id,
             )
 
@@ -359,10 +438,24 @@ class _Linter:
             )
 
 
+    def _intune_left_out(self, spec: PolicySpec, policy: Policy) -> None:
+        from .intune.translate import omitted
+
+        for rule, reason in omitted(policy):
+            self.add(
+                "CMFW113", spec, self.rule_path(spec, rule),
+                f"left out of the Intune documents: {reason}",
+                "keep the rule in the GPO and DSC planes only, or use `intune: {unsupported: refuse}` to stop the build "
+                "instead; acknowledge CMFW113 when the devices Intune manages do not need it",
+                rule.id,
+            )
+
     def _dsc_local_store(self, spec: PolicySpec, policy: Policy) -> None:
         from .profilesettings import BY_VALUE, LOCAL_MERGE
 
-        if policy.dsc.resource != "firewall":
+        # Only where DSC is targeted (nodes named): otherwise the DSC output is not
+        # applied anywhere, and a GPO-only design must not need an acknowledgement.
+        if policy.dsc.resource != "firewall" or not policy.dsc.targeted:
             return
         for setting in policy.profile_settings:
             if setting.name in LOCAL_MERGE and setting.value == 0:
@@ -378,6 +471,80 @@ class _Linter:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+#: CMFW114's thresholds: more IPv4 addresses than a /8 holds, or any public address.
+WIDE_IPV4 = 2**24
+_FAMILY_SIZE = {4: 2**32, 6: 2**128}
+
+
+def _spans(addresses: Iterable[str]) -> dict[int, list[tuple[int, int]]]:
+    """Each address entry as (first, last) integers per IP version; keywords left out."""
+    out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+    for entry in addresses:
+        try:
+            if "-" in entry:
+                first, last = (ipaddress.ip_address(x) for x in entry.split("-", 1))
+                out[first.version].append((int(first), int(last)))
+            else:
+                net = ipaddress.ip_network(entry, strict=False)
+                out[net.version].append((int(net.network_address), int(net.broadcast_address)))
+        except ValueError:
+            continue  # a keyword
+    return out
+
+
+def _covers_all(spans: list[tuple[int, int]], size: int) -> bool:
+    reach = 0
+    for first, last in sorted(spans):
+        if first > reach:
+            return False
+        reach = max(reach, last + 1)
+        if reach >= size:
+            return True
+    return reach >= size
+
+
+def open_to_everyone(addresses: tuple[str, ...]) -> str:
+    """Why a remote scope lets every address in ('' when it does not): no scope, the
+    Internet keyword, or entries that add up to all of IPv4 or of IPv6."""
+    if not addresses:
+        return "any remote address"
+    if any(a.casefold() == "internet" for a in addresses):
+        return "the Internet keyword (every address outside the intranet)"
+    for version, spans in _spans(addresses).items():
+        if spans and _covers_all(spans, _FAMILY_SIZE[version]):
+            return f"every IPv{version} address ({', '.join(a for a in addresses if ':' in a) if version == 6 else ', '.join(a for a in addresses if '.' in a and ':' not in a)})"
+    return ""
+
+
+def too_wide(addresses: tuple[str, ...]) -> str:
+    """Why a remote scope is wider than a management rule should be ('' when it is not)."""
+    public = [a for a in addresses if _public(a)]
+    if public:
+        return f"public addresses ({', '.join(public[:3])}{', ...' if len(public) > 3 else ''})"
+    merged = 0
+    reach = -1
+    for first, last in sorted(_spans(addresses)[4]):
+        first = max(first, reach + 1)
+        if last >= first:
+            merged += last - first + 1
+            reach = max(reach, last)
+    if merged > WIDE_IPV4:
+        return f"{merged:,} IPv4 addresses, more than a /8"
+    return ""
+
+
+def _public(entry: str) -> bool:
+    """Whether an entry holds globally routable addresses (first or last of it)."""
+    try:
+        if "-" in entry:
+            ends = [ipaddress.ip_address(x) for x in entry.split("-", 1)]
+        else:
+            net = ipaddress.ip_network(entry, strict=False)
+            ends = [net.network_address, net.broadcast_address]
+    except ValueError:
+        return False
+    return any(ip.is_global for ip in ends)
 
 
 def _lower_first(text: str) -> str:

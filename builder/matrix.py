@@ -405,6 +405,7 @@ class _Checker:
             seen.setdefault(node.casefold(), i)
         return DscOptions(
             nodes=nodes,
+            targeted="nodes" in raw,
             resource=raw.get("resource", "firewall"),
             networkingdsc_version=merged.get("networkingdsc_version", DscOptions.networkingdsc_version),
             gpregistrypolicydsc_version=merged.get("gpregistrypolicydsc_version", DscOptions.gpregistrypolicydsc_version),

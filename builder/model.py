@@ -173,6 +173,9 @@ class DscOptions:
     resource: str = "firewall"
     networkingdsc_version: str = "9.1.0"
     gpregistrypolicydsc_version: str = "1.3.1"
+    #: Whether the matrix names the nodes (rather than the default ``localhost``): DSC is
+    #: then meant to apply this policy somewhere, which some lint checks care about.
+    targeted: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

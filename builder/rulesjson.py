@@ -92,6 +92,7 @@ def read(data: bytes) -> PolicySet:
 def _dsc(data: dict[str, Any]) -> DscOptions:
     return DscOptions(
         nodes=tuple(data["nodes"]),
+        targeted=tuple(data["nodes"]) != DscOptions.nodes,
         resource=data["resource"],
         networkingdsc_version=data["networkingdsc_version"],
         gpregistrypolicydsc_version=data["gpregistrypolicydsc_version"],

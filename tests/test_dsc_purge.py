@@ -192,17 +192,19 @@ policies:
 
 
 def test_local_merge_off_is_refused_in_firewall_mode_and_builds_as_registry_policy(write: Callable[..., Path], tmp_path: Path) -> None:
+    targeted = T3 + "    dsc: {nodes: [pc1]}\n"  # DSC is meant to apply it: the setting cannot go there
     with pytest.raises(InputError) as info:
-        build(write(T3), tmp_path / "out")
+        build(write(targeted), tmp_path / "out")
     [line] = info.value.lines()
     assert ":9:" in line and "CMFW112 dsc-local-store-off" in line and "registry-policy" in line
     assert not (tmp_path / "out").exists()
-    files = build(write(T3 + "    dsc: {resource: registry-policy}\n", "t3.yaml"), tmp_path / "out").files
-    values = [i.properties.get("ValueName") for i in parse(decode_text(files["dsc/T3/localhost.mof"])).instances]
+    files = build(write(T3 + "    dsc: {resource: registry-policy, nodes: [pc1]}\n", "t3.yaml"), tmp_path / "out").files
+    values = [i.properties.get("ValueName") for i in parse(decode_text(files["dsc/T3/pc1.mof"])).instances]
     assert "AllowLocalPolicyMerge" in values  # written as policy, where it means what the GPO means
-    acknowledged = T3 + "    acknowledge: {CMFW112: GPO only}\n"
-    files = render(write(acknowledged, "ack.yaml")).files
-    assert "AllowLocalFirewallRules" not in decode_text(files["dsc/T3/localhost.mof"])  # never written to the local store
+    for text in (targeted + "    acknowledge: {CMFW112: GPO only}\n", T3):  # acknowledged, or no nodes named
+        files = render(write(text, "ack.yaml")).files
+        mof = next(data for path, data in files.items() if path.startswith("dsc/T3/") and path.endswith(".mof"))
+        assert "AllowLocalFirewallRules" not in decode_text(mof)  # never written to the local store
 
 
 def test_a_tampered_purge_step_is_caught(builds: tuple[dict[str, bytes], dict[str, bytes]]) -> None:
