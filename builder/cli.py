@@ -33,6 +33,10 @@ FORMAT = click.option(
 )
 
 
+#: The JSON documents of `validate` and `check` (docs/validate.md, docs/check.md).
+VALIDATE_FORMAT = "cmfw-validate/1"
+CHECK_FORMAT = "cmfw-check/1"
+
 CI_FORMAT = click.option(
     "--format",
     "fmt",
@@ -201,7 +205,7 @@ def validate(matrix: str, fmt: str) -> None:
             sys.exit(exc.exit_code)
         if fmt != "json":
             fail(exc)
-        _print_json({"file": matrix, "valid": False, "problems": [dataclasses.asdict(p) for p in exc.problems]})
+        _print_json({"format": VALIDATE_FORMAT, "file": matrix, "valid": False, "problems": [dataclasses.asdict(p) for p in exc.problems]})
         sys.exit(exc.exit_code)
     except CmfwError as exc:
         fail(exc)
@@ -212,6 +216,7 @@ def validate(matrix: str, fmt: str) -> None:
     if fmt == "json":
         _print_json(
             {
+                "format": VALIDATE_FORMAT,
                 "file": matrix,
                 "valid": True,
                 "problems": [],
@@ -391,6 +396,7 @@ def check(path: str, xsd: str, fmt: str) -> None:
     if fmt == "json":
         _print_json(
             {
+                "format": CHECK_FORMAT,
                 "path": report.path,
                 "kind": report.kind,
                 "files": report.files,

@@ -344,3 +344,20 @@ def test_group_policy_cmdlets_take_data_by_parameter_name_only(files: dict[str, 
             previous = part.type if part.type == "command_parameter" else None
         checked += 1
     assert checked >= 8
+
+
+def test_a_signed_script_passes_the_integrity_check_only_with_its_own_content(files: dict[str, bytes]) -> None:
+    """Get-UnsignedHash hashes up to the CRLF before the Authenticode block: emulate it
+    here on the script as built, signed, and signed after a change."""
+    text = files["Import-CmfwGpo.ps1"].decode("utf-8-sig")
+    assert "function Get-UnsignedHash" in text and "'# SIG # Begin signature block'" in text
+    original = files["Import-CmfwGpo.ps1"]
+    signed = original + b"# SIG # Begin signature block\r\n# MIIb...\r\n# SIG # End signature block\r\n"
+
+    def unsigned_hash(data: bytes) -> str:
+        at = data.decode("latin-1").rfind("\r\n# SIG # Begin signature block")
+        return hashlib.sha256(data[: at + 2]).hexdigest() if at >= 0 else ""
+
+    assert original.endswith(b"\r\n") and unsigned_hash(signed) == hashlib.sha256(original).hexdigest()
+    tampered = signed.replace(b"Set-StrictMode", b"Set-StrictMode ", 1)
+    assert unsigned_hash(tampered) != hashlib.sha256(original).hexdigest()
