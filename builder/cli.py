@@ -19,7 +19,8 @@ import click
 
 from . import __version__
 from .errors import CmfwError, InputError, Problem
-from .syntax.plaintext import plural
+from .syntax.numbers import digits
+from .syntax.plaintext import plural, shown
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,10 +59,29 @@ def _print_ci(fmt: str, findings: Any = (), problems: Any = ()) -> None:
             click.echo(line)
 
 
+WIDE = click.option("--wide", is_flag=True, help="Do not narrow tables to the terminal's width.")
+
+
+def terminal_width(wide: bool) -> int | None:
+    """How wide tables may be: $COLUMNS, else the terminal's width; no limit with --wide
+    or when the output is not a terminal (a pipe or a file gets every character)."""
+    import os
+    import shutil
+
+    if wide:
+        return None
+    columns = os.environ.get("COLUMNS", "").strip()
+    if digits(columns) and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return None
+
+
 def fail(exc: CmfwError) -> NoReturn:
     """Print a library error, one line per problem, and exit with its code."""
     for line in exc.lines():
-        click.echo(line, err=True)
+        click.echo(_severity_coloured(line).replace("cmfw: error:", f"cmfw: {paint('error', 'error')}:", 1), err=True)
     sys.exit(exc.exit_code)
 
 
@@ -125,12 +145,58 @@ class CmfwGroup(click.Group):
 
 @click.group(name="cmfw", cls=CmfwGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="cmfw", message="%(prog)s %(version)s")
-def cli() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only problems and what was asked for: no summaries.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print acknowledged lint findings with their reasons, and timings.")
+@click.option(
+    "--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+    help="Colour on a terminal; NO_COLOR set in the environment means never.",
+)
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: bool, color: str) -> None:
     """Windows Firewall policy as code for Configuration Manager clients.
 
     Write a feature matrix (cmfw init), check it (cmfw validate) and build the
     policy artifacts from it (cmfw build).
     """
+    import os
+
+    if color == "always":
+        ctx.color = True
+    elif color == "never" or os.environ.get("NO_COLOR"):
+        ctx.color = False
+    ctx.obj = {"quiet": quiet and not verbose, "verbose": verbose}
+
+
+def _setting(name: str) -> bool:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None and ctx.obj is None:
+        ctx = ctx.parent
+    return bool(ctx and ctx.obj and ctx.obj.get(name))
+
+
+def say(text: str, err: bool = False) -> None:
+    """A summary line: left out with -q."""
+    if not _setting("quiet"):
+        click.echo(text, err=err)
+
+
+_COLOURS = {"error": "red", "warning": "yellow", "note": "cyan", "ok": "green", "+": "green", "-": "red", "~": "yellow"}
+
+
+def paint(text: str, kind: str) -> str:
+    """``text`` in the colour of ``kind``; click drops the colour when it should not show."""
+    colour = _COLOURS.get(kind)
+    return click.style(text, fg=colour) if colour else text
+
+
+def _severity_coloured(line: str) -> str:
+    """A ``file:line:col: severity: …`` line with its severity word coloured."""
+    for severity in ("error", "warning", "note"):
+        marker = f": {severity}: "
+        if marker in line:
+            head, _, tail = line.partition(marker)
+            return f"{head}: {paint(severity, severity)}: {tail}"
+    return line
 
 
 @cli.command()
@@ -142,16 +208,17 @@ def init(path: str, force: bool) -> None:
     from .starter import write_starter
 
     write_starter(path, force=force)
-    click.echo(f"wrote {path}: edit the addresses and features, then run: cmfw validate {path}")
+    say(f"wrote {path}: edit the addresses and features, then run: cmfw validate {path}")
 
 
 @cli.command()
 @click.argument("names", nargs=-1, metavar="[FEATURE]...", shell_complete=_complete("complete_features"))
 @click.option("--search", "term", metavar="WORD", help="Only the features a word or port points at: 445, RPC, wol, pxe...")
 @click.option("--variant", metavar="NAME", shell_complete=_complete("complete_variants"), help="With one FEATURE: show only this variant.")
+@WIDE
 @FORMAT
 @reports_errors
-def features(names: tuple[str, ...], term: str | None, variant: str | None, fmt: str) -> None:
+def features(names: tuple[str, ...], term: str | None, variant: str | None, wide: bool, fmt: str) -> None:
     """List the feature catalog, or show FEATURE in detail.
 
     Each feature lists the firewall rules it needs, with default ports, who may
@@ -172,7 +239,7 @@ def features(names: tuple[str, ...], term: str | None, variant: str | None, fmt:
         if fmt == "json":
             _print_json(catalog_document(catalog, found))
         else:
-            click.echo(format_features_table(catalog, found))
+            click.echo(format_features_table(catalog, found, terminal_width(wide)))
         return
     check_names(catalog, names)
     if variant is not None:
@@ -186,7 +253,7 @@ def features(names: tuple[str, ...], term: str | None, variant: str | None, fmt:
     elif names:
         click.echo("\n\n".join(format_feature(catalog, catalog.features[n], variant) for n in names))
     else:
-        click.echo(format_features_table(catalog))
+        click.echo(format_features_table(catalog, width=terminal_width(wide)))
 
 
 @cli.command()
@@ -229,7 +296,7 @@ def validate(matrix: str, fmt: str) -> None:
         return
     total = sum(len(p.rules) for p in policies)
     lint_summary = _show_lint(result.lint)
-    click.echo(f"{matrix}: valid: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}{lint_summary}")
+    say(f"{matrix}: valid: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}{lint_summary}")
     for p in policies:
         click.echo(f"  {p.name}  ({p.key}, {plural(len(p.rules), 'rule')}, backup GPO GUID {p.gpo_guid})")
 
@@ -302,7 +369,7 @@ def _build(
                 err=True,
             )
             sys.exit(1)
-        click.echo(f"{output} is up to date with {matrix}")
+        say(f"{output} is up to date with {matrix}")
         return
     if full:
         raise InputError([Problem("--full", message="goes with --check (a build always renders everything)")])
@@ -314,7 +381,7 @@ def _build(
         lint_summary = _show_lint(result.lint)
     policies = result.policyset.policies
     total = sum(len(p.rules) for p in policies)
-    click.echo(
+    say(
         f"built {output}: {plural(len(policies), 'policy', 'policies')}, {plural(total, 'rule')}, "
         f"{plural(len(result.files), 'file')}{lint_summary}",
         err=fmt != "text",
@@ -324,7 +391,11 @@ def _build(
 def _show_lint(report: Any) -> str:
     """Open findings on stderr, one line each; a summary for the command's own line."""
     for finding in report.open:
-        click.echo(finding.format(), err=True)
+        if finding.severity != "note" or not _setting("quiet"):
+            click.echo(_severity_coloured(finding.format()), err=True)
+    if _setting("verbose"):
+        for finding in report.acknowledged:
+            click.echo(f"{_severity_coloured(finding.format())} (acknowledged: {finding.acknowledged})", err=True)
     parts = []
     if report.warnings:
         parts.append(plural(len(report.warnings), "lint warning"))
@@ -360,10 +431,14 @@ def lint(matrix: str, strict: bool, fmt: str) -> None:
         _print_json(lint_document(report, matrix))
     else:
         for finding in report.open:
-            click.echo(finding.format())
-        click.echo(
+            click.echo(_severity_coloured(finding.format()))
+        if _setting("verbose"):
+            for finding in report.acknowledged:
+                click.echo(f"{_severity_coloured(finding.format())} (acknowledged: {finding.acknowledged})")
+        say(
             f"{matrix}: {plural(len(report.errors), 'error')}, {plural(len(report.warnings), 'warning')}, "
-            f"{len(report.acknowledged)} acknowledged",
+            + (f"{plural(len(report.notes), 'note')}, " if report.notes else "")
+            + f"{len(report.acknowledged)} acknowledged",
             err=True,
         )
     if report.errors:
@@ -408,7 +483,7 @@ def check(path: str, xsd: str, fmt: str) -> None:
         for problem in report.problems:
             click.echo(problem.format("error"), err=True)
         verdict = "ok" if report.ok else plural(len(report.problems), "problem")
-        click.echo(f"{path}: {report.kind}, {plural(report.files, 'file')} checked: {verdict}")
+        say(f"{path}: {report.kind}, {plural(report.files, 'file')} checked: {paint(verdict, 'ok' if report.ok else 'error')}")
     if not report.ok:
         sys.exit(1)
 
@@ -423,8 +498,9 @@ def check(path: str, xsd: str, fmt: str) -> None:
     show_default=True,
     help="text: tables; json: stable and documented; lines: one line per rule, for git textconv.",
 )
+@WIDE
 @reports_errors
-def inspect(path: str, fmt: str) -> None:
+def inspect(path: str, fmt: str, wide: bool) -> None:
     """List the firewall rules and profile settings in PATH.
 
     PATH is a cmfw build, a GPO backup root, one backup folder, a registry.pol, an
@@ -439,10 +515,10 @@ def inspect(path: str, fmt: str) -> None:
     elif fmt == "lines":
         click.echo(format_lines(gpos), nl=False)
     else:
-        click.echo(format_inspect(gpos))
+        click.echo(format_inspect(gpos, terminal_width(wide)))
     problems = [(g.source, m) for g in gpos for m in g.problems]
     for source, message in problems:
-        click.echo(f"{source}: error: {message}", err=True)
+        click.echo(shown(f"{source}: error: {message}"), err=True)
     if problems:
         sys.exit(2)
 
@@ -485,7 +561,7 @@ def diff(paths: tuple[str, ...], fmt: str) -> None:
     elif fmt == "markdown":
         click.echo(format_markdown(result), nl=False)
     else:
-        click.echo(format_diff(result))
+        click.echo(_diff_coloured(format_diff(result)))
     if not result.identical and not git:
         sys.exit(1)
 
@@ -568,7 +644,10 @@ def query(
     if fmt == "json":
         _print_json(q.answer_document(answer))
     else:
-        click.echo(q.format_answer(answer))
+        text = q.format_answer(answer)
+        first, _, rest = text.partition("\n")
+        kind = {"allowed": "ok", "blocked": "error"}.get(answer.decision.verdict, "warning")
+        click.echo(paint(first, kind) + ("\n" + rest if rest else ""))
     verdict = answer.decision.verdict
     if verdict == "undecided":
         click.echo("cmfw: error: the answer depends on what was not given (see 'unknown' above)", err=True)
@@ -591,6 +670,18 @@ def completion(shell: str) -> None:
     from .completion import script
 
     click.echo(script(shell), nl=False)
+
+
+def _diff_coloured(text: str) -> str:
+    """+ added in green, - removed in red, ~ changed in yellow (the markers stay)."""
+    out = []
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        if body[:2] in ("+ ", "- ", "~ ") and not line.startswith(("--- ", "+++ ")):
+            out.append(line[: len(line) - len(body)] + paint(body, body[0]))
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _print_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from .read import GpoContent, read_path
 from .model import profile_rank, rule_to_dict
 from .profilesettings import describe
-from .syntax.plaintext import table
+from .syntax.plaintext import shown, table, wrap
 
 FORMAT = "cmfw-inspect/1"
 
@@ -48,13 +48,22 @@ def _cell(values: tuple[str, ...] | list[str], empty: str = "any") -> str:
     return ",".join(values) if values else empty
 
 
-def format_inspect(gpos: list[GpoContent]) -> str:
+def _program(rule: object) -> str:
+    """The program, with the service in parentheses, as report.html shows them."""
+    program, service = getattr(rule, "program", None), getattr(rule, "service", None)
+    if program and service:
+        return f"{program} ({service})"
+    return program or (f"service {service}" if service else "")
+
+
+def format_inspect(gpos: list[GpoContent], width: int | None = None) -> str:
+    """The GPOs as text, foreign strings escaped; tables kept within ``width`` columns."""
     blocks = []
     for g in gpos:
-        title = g.name or g.source
+        title = shown(g.name or g.source)
         lines = [f"{title}"]
         if g.name:
-            lines.append(f"  source: {g.source}")
+            lines.append(f"  source: {shown(g.source)}")
         if g.gpo_guid:
             lines.append(f"  GPO {g.gpo_guid}, backup {g.backup_id}")
         if g.policy_version is not None:
@@ -67,13 +76,19 @@ def format_inspect(gpos: list[GpoContent]) -> str:
             rows = [
                 [
                     r.id, r.direction, r.action, r.protocol_name, _cell(r.local_ports), _cell(r.remote_ports),
+                    _cell(r.icmp_types, "") if r.icmp_types or r.protocol_name.startswith("ICMP") else "",
                     _cell(r.remote_addresses), ",".join(p[:3] for p in r.profiles) if len(r.profiles) < 3 else "all",
-                    "on" if r.enabled else "off", r.service or r.program or "", r.name,
+                    "on" if r.enabled else "off", _program(r), r.name,
                 ]
                 for r in g.rules
             ]
-            headers = ["ID", "DIR", "ACTION", "PROTO", "LOCAL", "REMOTE", "REMOTE ADDRESSES", "PROFILES", "ACTIVE", "PROGRAM/SERVICE", "NAME"]
-            lines.append(table(headers, rows, indent=2))
+            headers = ["ID", "DIR", "ACTION", "PROTO", "LOCAL", "REMOTE", "ICMP", "REMOTE ADDRESSES", "PROFILES", "ACTIVE",
+                       "PROGRAM (SERVICE)", "NAME"]
+            # Narrowest first to go: the name, the program, ACTIVE, ICMP and the remote ports.
+            lines = [wrap(line.strip(), width or 0, line[: len(line) - len(line.lstrip())]) for line in lines]
+            lines.append(table(headers, rows, indent=2, width=width, keep=(0, 1, 2, 3, 8, 9), drop=(11, 10, 9, 6, 5)))
+        else:
+            lines = [wrap(line.strip(), width or 0, line[: len(line) - len(line.lstrip())]) for line in lines]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -86,17 +101,17 @@ def format_lines(gpos: list[GpoContent]) -> str:
     """
     lines: list[str] = []
     for g in gpos:
-        lines.append(f"[{g.name or 'GPO'}]" + (f" {g.gpo_guid}" if g.gpo_guid else ""))
+        lines.append(f"[{shown(g.name or 'GPO')}]" + (f" {g.gpo_guid}" if g.gpo_guid else ""))
         if g.policy_version is not None:
             lines.append(f"PolicyVersion = {_version(g.policy_version)}")
-        lines += [f"{s.profile or 'Global'}/{s.name} = {s.value}" for s in g.profile_settings]
+        lines += [shown(f"{s.profile or 'Global'}/{s.name} = {s.value}") for s in g.profile_settings]
         for rule in g.rules:
             fields = [
                 f"{key}={_flat(value)}"
                 for key, value in rule_to_dict(rule).items()
                 if key not in ("id", "feature", "source") and value not in ("", [], None)
             ]
-            lines.append(f"{rule.id}: " + " | ".join(fields))
+            lines.append(f"{shown(rule.id)}: " + shown(" | ".join(fields)))
         lines.append("")
     return "\n".join(lines)
 

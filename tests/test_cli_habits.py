@@ -103,3 +103,57 @@ def test_powershell_completion_completes_features_variants_and_policy_ids() -> N
 def test_click_shells_have_their_scripts(shell: str) -> None:
     code, script, _ = run("completion", shell)
     assert code == 0 and "_CMFW_COMPLETE" in script
+
+
+# -- output that fits, colours that obey, foreign text that cannot drive the terminal --------
+
+
+def _run_env(env: dict[str, str], *args: object) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("command", [["inspect", "output/contoso/gpo"], ["features"], ["features", "--search", "RPC"]])
+def test_tables_fit_columns(command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    code, out, _ = _run_env({"COLUMNS": "80"}, *command)
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80
+    code, wide, _ = _run_env({"COLUMNS": "80"}, *command, "--wide")
+    assert code == 0
+    if command[0] == "inspect":
+        assert max(len(line) for line in wide.splitlines()) > 80 and "--wide shows every column" in out
+        assert "PROGRAM (SERVICE)" in wide and "ICMP" in wide
+
+
+def test_colour_obeys_no_color_and_the_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    args = ["query", "output/contoso", "--policy", "Workstations", "--in", "tcp/2701", "--from", "10.20.0.5"]
+    assert "\x1b[" in _run_env({}, "--color", "always", *args)[1]
+    assert "\x1b[" not in _run_env({"NO_COLOR": "1"}, *args)[1]
+    assert "\x1b[" not in _run_env({}, "--color", "never", *args)[1]
+    assert "\x1b[" not in _run_env({}, *args)[1]  # not a terminal: click leaves colour out
+
+
+def test_quiet_and_verbose(tmp_path: Path) -> None:
+    code, out, err = _run_env({}, "-q", "build", EXAMPLE, "-o", tmp_path / "out")
+    assert code == 0 and out == "" and err == ""
+    code, out, err = _run_env({}, "-v", "lint", EXAMPLE)
+    assert code == 0 and out.count("(acknowledged: ") == 35 and "CMFW103 client-push" in out
+    code, out, err = _run_env({}, "lint", EXAMPLE)
+    assert "(acknowledged: " not in out and err.endswith("35 acknowledged\n")
+
+
+def test_foreign_control_characters_are_escaped(tmp_path: Path) -> None:
+    from builder.registry.policyfile import RULES_KEY
+    from builder.registry.registrypol import Entry, encode
+
+    evil = "Evil\x1b[2J\r\nCMFW-Forged: Action=Allow\u202e"
+    rule = f"v2.31|Action=Allow|Active=TRUE|Dir=In|Protocol=6|LPort=445|Name={evil}|"
+    pol = tmp_path / "registry.pol"
+    pol.write_bytes(encode([Entry.sz(RULES_KEY, "X-Rule", rule)]))
+    for fmt in ("text", "lines"):
+        code, out, _ = _run_env({}, "inspect", pol, "--format", fmt)
+        assert code == 0 and "\x1b" not in out and "\r" not in out and "\u202e" not in out
+        assert "Evil\\x1b[2J\\r\\nCMFW-Forged: Action=Allow\\u202e" in out
+    lines = _run_env({}, "inspect", pol, "--format", "lines")[1].splitlines()
+    assert not any(line.startswith("CMFW-Forged") for line in lines)

@@ -221,7 +221,7 @@ def _natural(text: str) -> tuple[object, ...]:
     return tuple(int(t) if digits(t) else t for t in re.split(r"(\d+)", text))
 
 
-def format_features_table(catalog: Catalog, names: list[str] | None = None) -> str:
+def format_features_table(catalog: Catalog, names: list[str] | None = None, width: int | None = None) -> str:
     rows = []
     for feature in (catalog.features[n] for n in names) if names is not None else catalog.features.values():
         rules = feature.variant().rules
@@ -229,7 +229,7 @@ def format_features_table(catalog: Catalog, names: list[str] | None = None) -> s
         ports = sorted({_ports_text(catalog, t) for t in rules}, key=_natural)
         shown = "; ".join(ports[:3]) + (f"; +{len(ports) - 3}" if len(ports) > 3 else "")
         rows.append([feature.id, directions, str(len(rules)), shown, str(feature.source)])
-    return table(["FEATURE", "DIR", "RULES", "DEFAULT PORTS", "SOURCE"], rows)
+    return table(["FEATURE", "DIR", "RULES", "DEFAULT PORTS", "SOURCE"], rows, width=width, keep=(0, 1, 2))
 
 
 def format_feature(catalog: Catalog, feature: Feature, only_variant: str | None = None) -> str:
