@@ -46,6 +46,13 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
 
         data = p.read_bytes()
         return CheckReport(str(p), kind, 1, tuple(check_mof(str(p), data)))
+    if kind in ("intune", "intune-folder"):
+        from .intune.check import check_documents
+
+        found = {str(p): p.read_bytes()} if kind == "intune" else {
+            str(child): child.read_bytes() for child in sorted(p.iterdir()) if child.suffix.lower() == ".json" and child.is_file()
+        }
+        return CheckReport(str(p), kind, len(found), tuple(check_documents(found)))
     if kind in ("registry.pol", "lgpo-text"):
         from .read import read_path
 

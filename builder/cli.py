@@ -399,6 +399,8 @@ def _show_lint(report: Any) -> str:
     parts = []
     if report.warnings:
         parts.append(plural(len(report.warnings), "lint warning"))
+    if report.notes:
+        parts.append(plural(len(report.notes), "note"))
     if report.acknowledged:
         parts.append(f"{len(report.acknowledged)} acknowledged")
     return f"; lint: {', '.join(parts)}" if parts else ""
@@ -669,7 +671,7 @@ def completion(shell: str) -> None:
     """
     from .completion import script
 
-    click.echo(script(shell), nl=False)
+    click.echo(script(cli, shell), nl=False)
 
 
 def _diff_coloured(text: str) -> str:

@@ -66,17 +66,16 @@ class PowerShellComplete(ShellComplete):
 add_completion_class(PowerShellComplete)
 
 
-def script(shell: str, prog_name: str = "cmfw") -> str:
-    """The registration script for ``shell`` (bash, zsh, fish, powershell)."""
+def script(command: Any, shell: str, prog_name: str = "cmfw") -> str:
+    """The registration script for ``shell`` (bash, zsh, fish, powershell) of ``command``
+    (cmfw's click group, passed in so that this module need not import the CLI)."""
     from click.shell_completion import get_completion_class
-
-    from .cli import cli
 
     cls = get_completion_class(shell)
     if cls is None:
         raise ValueError(shell)
     complete_var = "_" + prog_name.replace("-", "_").upper() + "_COMPLETE"
-    return str(cls(cli, {}, prog_name, complete_var).source())
+    return str(cls(command, {}, prog_name, complete_var).source())
 
 
 def features(incomplete: str) -> list[CompletionItem]:

@@ -42,6 +42,7 @@ REGISTRY = (
     "builder.dsc",
     "builder.package.scripts",
     "builder.package.verify",
+    "builder.intune",
     "builder.report",
     "builder.package.manifest",
 )

@@ -38,6 +38,25 @@ def gpo_marker(domain: str, owner: str, policy_key: str) -> str:
     return f"Managed by cmfw: domain {domain.lower()}, {who}policy {policy_key}. Edit the matrix, not this GPO."
 
 
+#: The Intune marker's shape: the first line of the description of each Intune policy
+#: cmfw deploys (Deploy-CmfwIntune.ps1 parses it; a GPO marker never matches it).
+INTUNE_MARKER_PATTERN = (
+    r"^Managed by cmfw: domain ([^,]+), (?:owner ([^,]+), )?policy ([A-Za-z][A-Za-z0-9]*), "
+    r"Intune document ([0-9]+) of ([0-9]+)\."
+)
+
+
+def intune_marker(domain: str, owner: str, policy_key: str, part: int, parts: int) -> str:
+    """The first line of an Intune policy's description: :func:`gpo_marker`'s words plus which
+    of the policy's documents it is (a policy of more than 150 rules is several Intune
+    policies). The deploy script finds, updates and lists orphans by it, whatever the name."""
+    who = f"owner {owner}, " if owner else ""
+    return (
+        f"Managed by cmfw: domain {domain.lower()}, {who}policy {policy_key}, Intune document {part} of {parts}. "
+        "Edit the matrix, not this Intune policy."
+    )
+
+
 def policy_prefix(policy_key: str) -> str:
     """What every rule ID of the policy starts with: ``CMFW-Workstations-``."""
     return f"{ID_PREFIX}-{policy_key}-"

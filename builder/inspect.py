@@ -65,7 +65,7 @@ def format_inspect(gpos: list[GpoContent], width: int | None = None) -> str:
         if g.name:
             lines.append(f"  source: {shown(g.source)}")
         if g.gpo_guid:
-            lines.append(f"  GPO {g.gpo_guid}, backup {g.backup_id}")
+            lines.append(f"  GPO {g.gpo_guid}" + (f", backup {g.backup_id}" if g.backup_id else ""))
         if g.policy_version is not None:
             lines.append(f"  PolicyVersion {_version(g.policy_version)} ({g.policy_version})")
         for profile in sorted({s.profile for s in g.profile_settings}, key=profile_rank):

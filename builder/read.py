@@ -1,10 +1,13 @@
-"""Read firewall policy back out of GPO artifacts: the engine of ``inspect`` and ``diff``.
+"""Read firewall policy back out of artifacts: the engine of ``inspect`` and ``diff``.
 
 A path can be a cmfw build (``build.json`` + ``gpo/``), a GPO backup root
 (``manifest.xml`` and/or ``{GUID}`` folders), one backup folder (``Backup.xml``),
-a ``registry.pol`` file, or an LGPO text file. Each GPO found becomes a
-:class:`GpoContent` holding the same :class:`~builder.model.Rule` objects the
-resolver makes, so builds and foreign GPOs compare directly.
+a ``registry.pol`` file, an LGPO text file, a MOF, an Intune firewall rule policy
+(``.json``: cmfw's own, or a Graph export) or a folder of them (a build's
+``intune/``). Each GPO or Intune policy found becomes a :class:`GpoContent` holding
+the same :class:`~builder.model.Rule` objects the resolver makes, so builds, foreign
+GPOs and Intune policies compare directly: the documents of one cmfw policy read as
+one, under the GPO GUID of that policy, so ``diff`` pairs a GPO with its Intune twin.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def read_tree(directory: Path, prefix: str = "") -> dict[str, bytes]:
 
 
 def kind_of(path: Path) -> str:
-    """``build``, ``backup-root``, ``backup``, ``registry.pol``, ``mof`` or ``lgpo-text``."""
+    """``build``, ``backup-root``, ``backup``, ``registry.pol``, ``mof``, ``intune``,
+    ``intune-folder`` or ``lgpo-text``."""
     if path.is_dir():
         if (path / "build.json").is_file() and (path / "gpo").is_dir():
             return "build"
@@ -69,13 +73,17 @@ def kind_of(path: Path) -> str:
             GUID_FOLDER.fullmatch(child.name) and (child / "Backup.xml").is_file() for child in path.iterdir()
         ):
             return "backup-root"
-        raise InputError([Problem(str(path), message="is neither a cmfw build nor a GPO backup (no build.json, manifest.xml or Backup.xml)")])
+        if any(child.suffix.lower() == ".json" and child.is_file() for child in path.iterdir()):
+            return "intune-folder"
+        raise InputError([Problem(str(path), message="is neither a cmfw build nor a GPO backup (no build.json, manifest.xml or Backup.xml), nor a folder of Intune policies (no *.json)")])
     if not path.exists():
         raise InputError([Problem(str(path), message="not found")])
     with path.open("rb") as fh:
         head = fh.read(4)
     if head == registrypol.SIGNATURE:
         return "registry.pol"
+    if path.suffix.lower() == ".json":
+        return "intune"
     return "mof" if path.suffix.lower() == ".mof" else "lgpo-text"
 
 
@@ -89,6 +97,11 @@ def read_path(path: str | Path) -> list[GpoContent]:
         return [_from_lgpo(str(p), _read_file(p))]
     if kind == "mof":
         return [_from_mof(str(p), _read_file(p))]
+    if kind == "intune":
+        return _from_intune([(str(p), _read_file(p))], strict=True)
+    if kind == "intune-folder":
+        found = sorted(child for child in p.iterdir() if child.suffix.lower() == ".json" and child.is_file())
+        return _from_intune([(str(child), _read_file(child)) for child in found], strict=False)
     if kind == "backup":
         files = read_tree(p, p.name + "/")
         return [_from_folder(files, p.name, str(p.parent))]
@@ -126,6 +139,46 @@ def _from_mof(source: str, data: bytes) -> GpoContent:
     except UnicodeDecodeError as exc:
         raise InputError([Problem(source, message=f"not UTF-16 or UTF-8 text (byte offset {exc.start})")]) from None
     return _content_of(source, read_document(parse(text, source)))
+
+
+def _from_intune(files: list[tuple[str, bytes]], *, strict: bool) -> list[GpoContent]:
+    """Intune firewall rule policies as GPO contents; the documents of one cmfw policy merged.
+
+    ``strict``: a file that is no firewall rule policy is an error; in a folder, files
+    that are not meant as Intune policies (cmfw's deploy plan, other JSON) or are
+    policies of another template (an export of a whole tenant) are passed over.
+    """
+    import json
+
+    from .identifiers import gpo_guid
+    from .intune.read import looks_like_policy, merge, parse
+
+    policies = []
+    for source, data in files:
+        try:
+            policies.extend(parse(data, source))
+        except ValueError as exc:
+            if not strict:
+                try:
+                    doc = json.loads(data.decode("utf-8-sig"))
+                except (UnicodeDecodeError, ValueError):
+                    doc = None
+                if not looks_like_policy(doc) or str(exc).startswith("not a Windows Firewall Rules policy"):
+                    continue
+            raise InputError([Problem(source, message=str(exc))]) from None
+    if not policies:
+        where = files[0][0] if len(files) == 1 else os.path.dirname(files[0][0]) if files else "."
+        raise InputError([Problem(where, message="holds no Intune firewall rule policy")])
+    return [
+        GpoContent(
+            source=policy.source,
+            name=policy.name,
+            gpo_guid=gpo_guid(policy.marker.domain, policy.marker.key) if policy.marker else "",
+            rules=policy.rules,
+            problems=policy.problems,
+        )
+        for policy in (policies if strict else merge(policies))
+    ]
 
 
 def _content(source: str, entries: list[registrypol.Entry]) -> GpoContent:

@@ -3,7 +3,9 @@
 An admin reviewing a change should see rules, not registry strings: the feature
 matrix as a grid, each policy's rules in a sortable table with the feature and the
 documentation section that requires each one, the lint findings, and the build's
-identity (version, matrix hash, GPO GUIDs, backup IDs).
+identity (version, matrix hash, GPO GUIDs, backup IDs). Policies written for Intune too
+show their Intune documents, rule counts and the rules left out, with the reason (the
+fact ``intune`` of the Intune format; the report imports no other format).
 
 ``report.html`` has no external asset of any kind (a Content-Security-Policy forbids
 loading anything); its one script sorts tables. Every value goes through the HTML
@@ -50,8 +52,9 @@ def emit(
     catalog: Catalog,
     identity: Identity,
     scenarios: Mapping[str, list[Check]] | None = None,
+    intune: Mapping[str, Any] | None = None,
 ) -> dict[str, bytes]:
-    view = _view(policyset, findings, catalog, identity, scenarios or {})
+    view = _view(policyset, findings, catalog, identity, scenarios or {}, intune or {})
     return {HTML: _html(view).encode("utf-8"), MARKDOWN: _markdown(view).encode("utf-8")}
 
 
@@ -61,14 +64,20 @@ def _emit(ctx: Context) -> Emitted:
     backups = ctx.fact("backups", Backups)
     identity = Identity(ctx.matrix_path, ctx.matrix.sha256, ctx.policyset.catalog_version, ctx.moment, dict(backups.ids))
     checks = by_policy(ctx.matrix, ctx.catalog, {p.key: p for p in ctx.policyset.policies})
-    return Emitted(emit(ctx.policyset, ctx.lint, ctx.catalog, identity, checks))
+    intune = ctx.facts.get("intune")
+    return Emitted(emit(ctx.policyset, ctx.lint, ctx.catalog, identity, checks, intune if isinstance(intune, Mapping) else None))
 
 
 # -- the view: plain data, no formatting decisions about HTML or Markdown -----------------------
 
 
 def _view(
-    policyset: PolicySet, findings: LintReport, catalog: Catalog, identity: Identity, scenarios: Mapping[str, list[Check]]
+    policyset: PolicySet,
+    findings: LintReport,
+    catalog: Catalog,
+    identity: Identity,
+    scenarios: Mapping[str, list[Check]],
+    intune: Mapping[str, Any],
 ) -> dict[str, Any]:
     used = {c.id for p in policyset.policies for c in p.features}
     features = [f for fid, f in catalog.features.items() if fid in used]
@@ -82,8 +91,13 @@ def _view(
         "moment": identity.moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "rules": sum(len(p.rules) for p in policyset.policies),
         "policies": [
-            _policy(p, catalog, identity, by_policy.get(p.name, []), scenarios.get(p.key, []), policyset) for p in policyset.policies
+            dict(
+                _policy(p, catalog, identity, by_policy.get(p.name, []), scenarios.get(p.key, []), policyset),
+                intune=_intune(intune.get(p.key), catalog),
+            )
+            for p in policyset.policies
         ],
+        "intune": _intune_total(intune),
         "features": [
             {
                 "id": f.id,
@@ -97,6 +111,39 @@ def _view(
         "acknowledged": len(findings.acknowledged),
         "errors": len(findings.errors),
         "sources": catalog.sources,
+    }
+
+
+def _intune(plane: Any, catalog: Catalog) -> dict[str, Any] | None:
+    """One policy's Intune plane for the templates (``None``: the policy has none)."""
+    if not isinstance(plane, Mapping):
+        return None
+    features = catalog.features
+    return {
+        "name": plane["name"],
+        "rules": plane["rules"],
+        "unsupported": plane["unsupported"],
+        "groups": ", ".join(plane["groups"]) or "none (assign in Intune)",
+        "documents": [dict(d) for d in plane["documents"]],
+        "left_out": [
+            dict(item, feature=features[item["feature"]].title if item["feature"] in features else (
+                "custom rule" if item["feature"] in ("custom", "") else item["feature"]))
+            for item in plane["left_out"]
+        ],
+        "translated": [dict(item) for item in plane["translated"]],
+        "settings_left_out": plane["settings_left_out"],
+    }
+
+
+def _intune_total(intune: Mapping[str, Any]) -> dict[str, int] | None:
+    if not intune:
+        return None
+    planes = [p for p in intune.values() if isinstance(p, Mapping)]
+    return {
+        "policies": len(planes),
+        "documents": sum(len(p["documents"]) for p in planes),
+        "rules": sum(p["rules"] for p in planes),
+        "left_out": sum(len(p["left_out"]) for p in planes),
     }
 
 
@@ -246,15 +293,20 @@ def _markdown(view: dict[str, Any]) -> str:
             str(p["outbound"]),
             md.text(f"{p['open']} open, {p['acknowledged']} acknowledged"),
             md.text(f"{p['scenarios_ok']} of {len(p['scenarios'])} as expected"),
-        ]
+        ] + ([_intune_cell(p["intune"])] if view["intune"] is not None else [])
         for p in view["policies"]
     ]
-    lines += md.table(["Policy", "GPO GUID in the backup", "Rules", "In", "Out", "Lint", "Scenarios"], rows)
+    headers = ["Policy", "GPO GUID in the backup", "Rules", "In", "Out", "Lint", "Scenarios"]
+    lines += md.table(headers + (["Intune (rules)"] if view["intune"] is not None else []), rows)
     lines += ["", "The GPO GUIDs are cmfw's, inside the backups; Active Directory gives each imported GPO its own. "
               "The deploy scripts find a policy's GPO by the marker in its comment.", ""]
+    lines += _markdown_intune(view)
     opened = [f for f in view["findings"] if f["status"] == "open"]
     if opened:
-        lines.append(f"**Lint: {plural(len(opened), 'open finding')}**")
+        serious = [f for f in opened if f["severity"] != "note"]
+        notes = len(opened) - len(serious)
+        head = plural(len(serious), "open finding") if serious else "no open warnings or errors"
+        lines.append(f"**Lint: {head}" + (f"; {plural(notes, 'note')}" if notes else "") + "**")
         lines.append("")
         lines += [
             f"- {md.text(f['severity'])} {md.code(f['code'])} {md.text(f['policy'])}"
@@ -275,6 +327,29 @@ def _markdown(view: dict[str, Any]) -> str:
         lines += ["", "</details>"]
     lines += ["", "Full report: `report.html` in the build. Rule-level changes: `cmfw diff --format markdown OLD NEW`.", ""]
     return "\n".join(lines)
+
+
+def _markdown_intune(view: dict[str, Any]) -> list[str]:
+    """The Intune plane's total (each policy's documents and counts are a column of the
+    policy table; each rule left out is a CMFW113 lint finding below, with its reason)."""
+    total = view["intune"]
+    if total is None:
+        return []
+    left = total["left_out"]
+    return [
+        f"**Intune: {plural(total['documents'], 'firewall rule policy', 'firewall rule policies')}, "
+        f"{plural(total['rules'], 'rule')}; {plural(left, 'rule')} left out"
+        + (" (lint CMFW113 below, each with its reason)" if left else "")
+        + "; profile settings are not part of a firewall rule policy.**",
+        "",
+    ]
+
+
+def _intune_cell(plane: dict[str, Any] | None) -> str:
+    if plane is None:
+        return "not written"
+    documents = "<br>".join(f"{md.code(d['path'])} ({d['rules']})" for d in plane["documents"]) or "no document"
+    return f"{documents}, {len(plane['left_out'])} left out"
 
 
 # -- validation -----------------------------------------------------------------------------------

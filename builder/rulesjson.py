@@ -17,7 +17,9 @@ from .errors import Problem
 from .formats import Artifacts, Context, Emitted, Emitter, Validator
 from .jsonschemas import load_schema, validator, validator_class
 from .syntax.jsonlayout import dumps
-from .model import DscOptions, FeatureChoice, GpoLink, Policy, PolicySet, ProfileSetting, link_to_dict, rule_from_dict, rule_to_dict
+from .model import (
+    DscOptions, FeatureChoice, GpoLink, IntuneOptions, Policy, PolicySet, ProfileSetting, link_to_dict, rule_from_dict, rule_to_dict,
+)
 
 PATH = "rules.json"
 FORMAT = "cmfw-rules/1"
@@ -46,6 +48,13 @@ def _policy(policy: Policy) -> dict[str, Any]:
             "resource": policy.dsc.resource,
             "networkingdsc_version": policy.dsc.networkingdsc_version,
             "gpregistrypolicydsc_version": policy.dsc.gpregistrypolicydsc_version,
+        },
+        "intune": {
+            "enabled": policy.intune.enabled,
+            "name": policy.intune.name,
+            "groups": list(policy.intune.groups),
+            "unsupported": policy.intune.unsupported,
+            "technologies": policy.intune.technologies,
         },
         "links": [link_to_dict(link) for link in policy.links],
         "profile_settings": [
@@ -77,6 +86,7 @@ def read(data: bytes) -> PolicySet:
                 features=tuple(FeatureChoice(f["id"], f["variant"], f.get("implied_by")) for f in p["features"]),
                 rules=tuple(rule_from_dict(r) for r in p["rules"]),
                 dsc=_dsc(p["dsc"]) if "dsc" in p else DscOptions(),
+                intune=_intune(p["intune"]) if "intune" in p else IntuneOptions(),
                 links=tuple(GpoLink(x["target"], x["order"], x["enforced"], x["enabled"]) for x in p.get("links", [])),
                 profile_settings=tuple(
                     ProfileSetting(ps["profile"], ps["name"], ps["value"]) for ps in p.get("profile_settings", [])
@@ -87,6 +97,16 @@ def read(data: bytes) -> PolicySet:
         return PolicySet(doc["domain"], policies, doc.get("catalog_version", ""))
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed rules.json: {exc}") from None
+
+
+def _intune(data: dict[str, Any]) -> IntuneOptions:
+    return IntuneOptions(
+        enabled=bool(data["enabled"]),
+        name=data["name"],
+        groups=tuple(data["groups"]),
+        unsupported=data["unsupported"],
+        technologies=data["technologies"],
+    )
 
 
 def _dsc(data: dict[str, Any]) -> DscOptions:

@@ -18,7 +18,7 @@ from .conftest import EXAMPLE
 
 PACKAGE = Path(__file__).resolve().parent.parent / "builder"
 #: Output formats: each may import the core, registry/ and syntax/, never another format.
-FORMATS = ("builder.gpo", "builder.dsc", "builder.package", "builder.rulesjson", "builder.report")
+FORMATS = ("builder.gpo", "builder.dsc", "builder.package", "builder.rulesjson", "builder.report", "builder.intune")
 SHARED = ("builder.registry", "builder.syntax")
 
 
@@ -106,7 +106,7 @@ def test_the_graph_sees_imports_inside_functions() -> None:
 
 def test_every_registered_format_keeps_the_contract() -> None:
     found = formats.emitters()
-    assert [e.name for e in found] == ["rules.json", "gpo", "dsc", "scripts", "verify", "report", "package"]
+    assert [e.name for e in found] == ["rules.json", "gpo", "dsc", "scripts", "verify", "intune", "report", "package"]
     for emitter in found:
         assert emitter.owns and emitter.validators, emitter.name
         assert all(v.what.strip() for v in emitter.validators)

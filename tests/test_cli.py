@@ -88,7 +88,8 @@ def test_feature_detail_and_unknown_feature(runner: CliRunner) -> None:
 def test_validate_ok(runner: CliRunner) -> None:
     result = run(runner, "validate", EXAMPLE)
     assert result.exit_code == 0
-    assert result.output.splitlines()[0] == f"{EXAMPLE}: valid: 6 policies, 123 rules; lint: 22 acknowledged"
+    assert result.stdout.splitlines()[0] == f"{EXAMPLE}: valid: 6 policies, 123 rules; lint: 1 note, 35 acknowledged"
+    assert "note: CMFW117 predefined-rule-ids" in result.stderr
     doc = json.loads(run(runner, "validate", EXAMPLE, "--format", "json").output)
     assert doc["valid"] is True and len(doc["policies"]) == 6
 
@@ -144,9 +145,9 @@ def test_build_writes_and_refuses_foreign_directories(runner: CliRunner, tmp_pat
     out = tmp_path / "out"
     result = run(runner, "build", EXAMPLE, "-o", out)
     assert result.exit_code == 0
-    assert result.output == f"built {out}: 6 policies, 123 rules, 73 files; lint: 22 acknowledged\n"
+    assert result.stdout == f"built {out}: 6 policies, 123 rules, 81 files; lint: 1 note, 35 acknowledged\n"
     written = sorted(snapshot(out))
-    assert written[:4] == ["Import-CmfwGpo.ps1", "SHA256SUMS", "Test-CmfwFirewall.ps1", "build.json"] and "gpo/manifest.xml" in written
+    assert written[:5] == ["Deploy-CmfwIntune.ps1", "Import-CmfwGpo.ps1", "SHA256SUMS", "Test-CmfwFirewall.ps1", "build.json"] and "gpo/manifest.xml" in written
     assert written[-1] == "rules.json"
     assert sum(p.endswith(".mof") for p in written) == 7
     assert sum(p.endswith("/registry.pol") for p in written) == 6

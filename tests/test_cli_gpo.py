@@ -24,7 +24,7 @@ def out(runner: CliRunner, tmp_path: Path) -> Path:
 
 def test_check_ok_and_broken(runner: CliRunner, out: Path) -> None:
     result = run(runner, "check", out)
-    assert result.exit_code == 0 and result.output == f"{out}: build, 73 files checked: ok\n"
+    assert result.exit_code == 0 and result.output == f"{out}: build, 81 files checked: ok\n"
     pol = next(out.rglob("registry.pol"))
     pol.write_bytes(b"XReg" + pol.read_bytes()[4:])
     result = run(runner, "check", out)
