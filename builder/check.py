@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import formats
-from .errors import Problem
+from .errors import InputError, Problem
 from .gpo.check import check_backup_folder, check_backup_root
 from .gpo.xsd import require_engine
 from .package.manifest import MANIFEST, UNLISTED
@@ -46,6 +46,26 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
 
         data = p.read_bytes()
         return CheckReport(str(p), kind, 1, tuple(check_mof(str(p), data)))
+    if kind == "matrix":
+        raise InputError([Problem(str(p), message="is a matrix: `cmfw validate` checks a matrix, `cmfw check` what was built from one")])
+    if kind == "rules.json":
+        from .rulesjson import PATH, _check as check_rules
+
+        found = check_rules(formats.Artifacts({PATH: p.read_bytes()}, thorough=True))
+        return CheckReport(str(p), kind, 1, tuple(Problem(str(p), x.line, x.column, x.path, x.message) for x in found))
+    if kind == "zip":
+        from .read import MAX_FILE, MAX_FILES, MAX_TREE, _limit
+        from .ziparchive import read_zip
+
+        entries = read_zip(p, _limit(MAX_FILE), _limit(MAX_TREE), MAX_FILES)
+        tops = sorted({name.split("/", 1)[0] for name in entries})
+        if len(tops) != 1 or f"{tops[0]}/{MANIFEST}" not in entries:
+            raise InputError([Problem(str(p), message="is not a cmfw package.zip (one folder holding build.json)")])
+        files = {name.split("/", 1)[1]: data for name, data in entries.items()}
+        problems = _check_build(files, xsd)
+        return CheckReport(str(p), kind, len(files), tuple(
+            Problem(f"{p}/{tops[0]}/{pr.file}", pr.line, pr.column, pr.path, pr.message) for pr in problems
+        ))
     if kind in ("intune", "intune-folder"):
         from .intune.check import check_documents
 

@@ -13,18 +13,37 @@ one, under the GPO GUID of that policy, so ``diff`` pairs a GPO with its Intune 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, Problem
 from .model import ProfileSetting, Rule
 from .registry import lgpotext, registrypol
-from .gpo.layout import GUID_FOLDER, read_backup_xml
+from .gpo.layout import GUID_FOLDER, POL_LOCATION, read_backup_xml
 from .registry.policyfile import FirewallContent, read_entries
 from .registry.rulestring import Version
 
+#: Bounds on what is read, so that no input (a device, a giant or hostile file, a
+#: zip bomb) can take the machine's memory: per file, per tree (files and bytes) and
+#: in depth. They fit the builds cmfw makes (2,000 policies are about 25,000 files and
+#: 300 MiB); ``CMFW_READ_LIMIT_MB`` raises the byte limits (docs/check.md).
 MAX_FILE = 64 * 1024 * 1024
-MAX_FILES = 20_000
+MAX_FILES = 200_000
+MAX_TREE = 2048 * 1024 * 1024
+MAX_DEPTH = 32
+#: What `inspect`, `diff` and `check` read, for the message that refuses anything else.
+KNOWN = (
+    "a cmfw build or its package.zip, a matrix (.yaml), a GPO backup root or folder, a registry.pol, "
+    "LGPO text, a MOF, rules.json or an Intune policy (.json)"
+)
+
+
+def _limit(default: int) -> int:
+    from .syntax.numbers import digits
+
+    raw = os.environ.get("CMFW_READ_LIMIT_MB", "").strip()
+    return int(raw) * 1024 * 1024 if digits(raw) and int(raw) > 0 else default
 
 
 @dataclass
@@ -43,27 +62,58 @@ class GpoContent:
 
 
 def read_tree(directory: Path, prefix: str = "") -> dict[str, bytes]:
-    """Every regular file below ``directory`` by relative path (links are not followed)."""
+    """Every regular file below ``directory`` by relative path; links, devices and other
+    special files are not followed or read. Bounded in files, bytes and depth."""
     out: dict[str, bytes] = {}
-    for root, dirs, names in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not Path(root, d).is_symlink())
-        for name in sorted(names):
-            path = Path(root, name)
-            if path.is_symlink() or not path.is_file():
-                continue
-            if len(out) >= MAX_FILES:
-                raise InputError([Problem(str(directory), message=f"holds more than {MAX_FILES} files; not a GPO backup")])
-            size = path.stat().st_size
-            if size > MAX_FILE:
-                raise InputError([Problem(str(path), message=f"larger than {MAX_FILE // (1024 * 1024)} MiB")])
-            rel = path.relative_to(directory).as_posix()
-            out[prefix + rel] = path.read_bytes()
-    return out
+    total, limit, tree_limit = 0, _limit(MAX_FILE), _limit(MAX_TREE)
+    stack = [(directory, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError([Problem(str(directory), message=f"nested deeper than {MAX_DEPTH} folders; not a GPO backup or build")])
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise InputError([Problem(str(folder), message=f"cannot list it: {exc.strerror or exc}")]) from None
+        for entry in entries:
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISDIR(mode):
+                stack.append((Path(entry.path), depth + 1))
+            elif stat.S_ISREG(mode):
+                if len(out) >= MAX_FILES:
+                    raise InputError([Problem(str(directory), message=f"holds more than {MAX_FILES} files; not a GPO backup or build")])
+                data = _bounded(Path(entry.path), limit)
+                total += len(data)
+                if total > tree_limit:
+                    raise InputError([Problem(str(directory), message=f"holds more than {tree_limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+                out[prefix + Path(entry.path).relative_to(directory).as_posix()] = data
+    return dict(sorted(out.items()))
+
+
+def _bounded(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, reading at most ``limit`` + 1 of them (the size a file
+    claims is not trusted: it can grow while read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise InputError([Problem(str(path), message=f"cannot read it: {exc.strerror or exc}")]) from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise InputError([Problem(str(path), message=f"not a regular file; expected {KNOWN}")])
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise InputError([Problem(str(path), message=f"larger than {limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+    return data
 
 
 def kind_of(path: Path) -> str:
     """``build``, ``backup-root``, ``backup``, ``registry.pol``, ``mof``, ``intune``,
-    ``intune-folder`` or ``lgpo-text``."""
+    ``intune-folder``, ``lgpo-text``, ``matrix``, ``rules.json`` or ``zip``.
+
+    Files are classified by name *and* content: a ``.pol`` file is PReg whatever its
+    bytes (a broken one is reported as such, not read as something else), and a file
+    that is none of these is refused rather than read as LGPO text.
+    """
     if path.is_dir():
         if (path / "build.json").is_file() and (path / "gpo").is_dir():
             return "build"
@@ -75,16 +125,47 @@ def kind_of(path: Path) -> str:
             return "backup-root"
         if any(child.suffix.lower() == ".json" and child.is_file() for child in path.iterdir()):
             return "intune-folder"
-        raise InputError([Problem(str(path), message="is neither a cmfw build nor a GPO backup (no build.json, manifest.xml or Backup.xml), nor a folder of Intune policies (no *.json)")])
-    if not path.exists():
-        raise InputError([Problem(str(path), message="not found")])
-    with path.open("rb") as fh:
-        head = fh.read(4)
-    if head == registrypol.SIGNATURE:
+        raise InputError([Problem(str(path), message=f"is neither a cmfw build nor a GPO backup (no build.json, manifest.xml or Backup.xml), nor a folder of Intune policies (no *.json); expected {KNOWN}")])
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError([Problem(str(path), message="not found")]) from None
+    except OSError as exc:
+        raise InputError([Problem(str(path), message=f"cannot read it: {exc.strerror or exc}")]) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError([Problem(str(path), message=f"not a regular file; expected {KNOWN}")])
+    suffix = path.suffix.lower()
+    head = _bounded(path, _limit(MAX_FILE))[:4096]
+    if suffix == ".pol" or head.startswith(registrypol.SIGNATURE):
         return "registry.pol"
-    if path.suffix.lower() == ".json":
-        return "intune"
-    return "mof" if path.suffix.lower() == ".mof" else "lgpo-text"
+    if suffix == ".mof":
+        return "mof"
+    if suffix in (".yaml", ".yml"):
+        return "matrix"
+    if suffix == ".zip" or head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if suffix == ".json":
+        if b'"cmfw-rules/1"' in head:
+            return "rules.json"
+        if b'"cmfw-' not in head:  # cmfw's other JSON (build.json, plans, reports) holds no rules
+            return "intune"
+    if _looks_like_lgpo(head):
+        return "lgpo-text"
+    raise InputError([Problem(str(path), message=f"not a file cmfw can read (expected {KNOWN})")])
+
+
+def _looks_like_lgpo(head: bytes) -> bool:
+    """LGPO text (``LGPO.exe /parse``): comments, then blocks starting ``Computer`` or ``User``."""
+    try:
+        text = head.decode("utf-16") if head.startswith((b"\xff\xfe", b"\xfe\xff")) else head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        return line in ("Computer", "User")
+    return False
 
 
 def read_path(path: str | Path) -> list[GpoContent]:
@@ -102,6 +183,12 @@ def read_path(path: str | Path) -> list[GpoContent]:
     if kind == "intune-folder":
         found = sorted(child for child in p.iterdir() if child.suffix.lower() == ".json" and child.is_file())
         return _from_intune([(str(child), _read_file(child)) for child in found], strict=False)
+    if kind == "matrix":
+        return _from_matrix(p)
+    if kind == "rules.json":
+        return _from_rules_json(str(p), _read_file(p))
+    if kind == "zip":
+        return _from_zip(p)
     if kind == "backup":
         files = read_tree(p, p.name + "/")
         return [_from_folder(files, p.name, str(p.parent))]
@@ -109,16 +196,77 @@ def read_path(path: str | Path) -> list[GpoContent]:
     return read_backups(read_tree(root), str(root))
 
 
+def _from_policyset(policyset: object, source: str) -> list[GpoContent]:
+    return [
+        GpoContent(source=source, name=pol.name, gpo_guid=pol.gpo_guid, rules=list(pol.rules),
+                   profile_settings=list(pol.profile_settings))
+        for pol in getattr(policyset, "policies")
+    ]
+
+
+def _from_matrix(path: Path) -> list[GpoContent]:
+    """A matrix, resolved (nothing rendered): its policies as GPOs would carry them."""
+    from .catalog import load_catalog
+    from .matrix import load_matrix
+    from .resolve import resolve
+
+    catalog = load_catalog()
+    return _from_policyset(resolve(load_matrix(path, catalog), catalog), str(path))
+
+
+def _from_rules_json(source: str, data: bytes) -> list[GpoContent]:
+    from .rulesjson import read
+
+    try:
+        return _from_policyset(read(data), source)
+    except ValueError as exc:
+        raise InputError([Problem(source, message=str(exc))]) from None
+
+
+def _from_zip(path: Path) -> list[GpoContent]:
+    """A package.zip: the GPO backups of the build inside, read without unpacking to disk."""
+    from .ziparchive import read_zip
+
+    files = read_zip(path, _limit(MAX_FILE), _limit(MAX_TREE), MAX_FILES)
+    tops = {name.split("/", 1)[0] for name in files}
+    gpo = {}
+    for top in sorted(tops):
+        prefix = f"{top}/gpo/"
+        gpo = {name[len(prefix):]: data for name, data in files.items() if name.startswith(prefix)}
+        if gpo:
+            return read_backups(gpo, f"{path}/{top}/gpo")
+    raise InputError([Problem(str(path), message=f"holds no cmfw build (no <folder>/gpo/); expected {KNOWN}")])
+
+
 def read_backups(files: dict[str, bytes], base: str) -> list[GpoContent]:
-    """Every backup folder in ``files`` (paths relative to a backup root)."""
+    """Every backup folder in ``files`` (paths relative to a backup root).
+
+    A folder ``manifest.xml`` lists but that is missing, or a backup folder without its
+    Backup.xml, is reported (as a GPO content with a problem), never skipped quietly.
+    """
+    from .gpo.layout import manifest_ids
+
     folders = sorted({rel.split("/", 1)[0] for rel in files if GUID_FOLDER.fullmatch(rel.split("/", 1)[0])})
-    return [_from_folder(files, folder, base) for folder in folders if f"{folder}/Backup.xml" in files]
+    out = [_from_folder(files, folder, base) for folder in folders if f"{folder}/Backup.xml" in files]
+    out += [
+        GpoContent(source=os.path.join(base, folder), problems=["a backup folder without Backup.xml: its GPO cannot be read"])
+        for folder in folders if f"{folder}/Backup.xml" not in files
+    ]
+    if "manifest.xml" in files:
+        problems: list[Problem] = []
+        listed = manifest_ids(files["manifest.xml"], "manifest.xml", problems)
+        present = {f.upper() for f in folders}
+        out += [
+            GpoContent(source=os.path.join(base, bid), name=name,
+                       problems=[f"manifest.xml lists backup {bid} ({name!r}), but its folder is missing"])
+            for bid, name in sorted(listed.items()) if bid not in present
+        ]
+        out += [GpoContent(source=os.path.join(base, "manifest.xml"), problems=[p.message]) for p in problems]
+    return out
 
 
 def _read_file(path: Path) -> bytes:
-    if path.stat().st_size > MAX_FILE:
-        raise InputError([Problem(str(path), message=f"larger than {MAX_FILE // (1024 * 1024)} MiB")])
-    return path.read_bytes()
+    return _bounded(path, _limit(MAX_FILE))
 
 
 def _from_pol(source: str, data: bytes) -> GpoContent:
@@ -204,9 +352,21 @@ def _from_folder(files: dict[str, bytes], folder: str, base: str) -> GpoContent:
         raise InputError(problems)
     lower = {k.lower(): k for k in files}
     content = GpoContent(source=source)
-    if info.registry_pol is not None and f"{folder}/{info.registry_pol}".lower() in lower:
-        key = lower[f"{folder}/{info.registry_pol}".lower()]
-        content = _from_pol(os.path.join(base, key), files[key])
+    on_disk = lower.get(f"{folder}/{POL_LOCATION}".lower())
+    listed = info.registry_pol is not None
+    if listed and f"{folder}/{info.registry_pol}".lower() in lower:
+        on_disk = lower[f"{folder}/{info.registry_pol}".lower()]
+    if on_disk is not None:
+        try:
+            content = _from_pol(os.path.join(base, on_disk), files[on_disk])
+        except InputError as exc:
+            # A broken registry.pol makes the GPO unreadable, not empty: say so.
+            content = GpoContent(source=source, problems=[p.message for p in exc.problems] or [str(exc)])
         content.source = source
+        if not listed:
+            content.problems.insert(0, "registry.pol is present but Backup.xml does not list it: Import-GPO would not restore "
+                                       "it (its rules are shown, but the GPO would not carry them)")
+    elif listed:
+        content.problems.append(f"Backup.xml lists {info.registry_pol}, but the file is missing")
     content.name, content.gpo_guid, content.backup_id = info.name, info.gpo_guid, folder
     return content

@@ -118,7 +118,7 @@ def test_check_of_a_build_on_disk_sees_a_changed_zip(tmp_path: Path) -> None:
     at = data.index(b"v2.10|Action=Allow")
     (out / "package.zip").write_bytes(data[:at] + b"v2.10|Action=Block" + data[at + 18 :])
     problems = [p.message for p in check_path(out).problems]
-    assert len(problems) == 1 and re.fullmatch(r"not a readable zip: Bad CRC-32 for file 'out/dsc/.*'", problems[0])
+    assert len(problems) == 1 and re.fullmatch(r"entry 'out/dsc/.*' cannot be read: Bad CRC-32 for file 'out/dsc/.*'", problems[0])
     # A well-formed zip with other content is caught too.
     with zipfile.ZipFile(io.BytesIO(data)) as original:
         entries = {i.filename: original.read(i) for i in original.infolist()}
@@ -132,6 +132,13 @@ def test_check_of_a_build_on_disk_sees_a_changed_zip(tmp_path: Path) -> None:
     assert [p.message for p in check_path(out).problems] == [
         "holds extra.txt, which the build does not", "holds another rules.json than the build"
     ]
+    # A zip bomb: one entry that inflates far past anything the build holds.
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("out/build.json", b"\0" * (256 * 1024 * 1024))
+    (out / "package.zip").write_bytes(bomb.getvalue())
+    [problem] = check_path(out).problems
+    assert problem.message.startswith("entry 'out/build.json' declares 268435456 bytes, more than")
 
 
 # -- the zip ------------------------------------------------------------------------------------

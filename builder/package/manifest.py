@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import __version__
-from ..errors import ArtifactError, Problem
+from ..errors import ArtifactError, InputError, Problem
 from ..formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from ..identifiers import gpo_marker
 from ..model import link_to_dict
@@ -188,17 +188,21 @@ def check_package(files: Mapping[str, bytes], *, digests: bool = False) -> list[
 
 
 def _check_zip(files: Mapping[str, bytes]) -> list[Problem]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(files[ZIP])) as archive:
-            names = archive.namelist()
-            tops = {name.split("/", 1)[0] for name in names}
-            if len(tops) != 1:
-                return [Problem(ZIP, message="does not hold exactly one top folder")]
-            top = tops.pop()
-            inside = {name[len(top) + 1 :]: archive.read(name) for name in names}
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        return [Problem(ZIP, message=f"not a readable zip: {exc}")]
+    from ..ziparchive import read_zip
+
     expected = {path: data for path, data in files.items() if path != ZIP}
+    # Read within what the build itself holds: a zip bomb stops at the first entry that
+    # inflates past its declared size or past the build's own bytes.
+    largest = max((len(data) for data in expected.values()), default=0)
+    try:
+        entries = read_zip(files[ZIP], largest + 1, sum(map(len, expected.values())) + 1, len(expected) + 16, ZIP)
+    except InputError as exc:
+        return [Problem(ZIP, message=p.message) for p in exc.problems] or [Problem(ZIP, message=str(exc))]
+    tops = {name.split("/", 1)[0] for name in entries}
+    if len(tops) != 1:
+        return [Problem(ZIP, message="does not hold exactly one top folder")]
+    top = tops.pop()
+    inside = {name[len(top) + 1 :]: data for name, data in entries.items()}
     problems = [Problem(ZIP, message=f"lacks {path}") for path in sorted(set(expected) - set(inside))]
     problems += [Problem(ZIP, message=f"holds {path}, which the build does not") for path in sorted(set(inside) - set(expected))]
     problems += [
