@@ -483,7 +483,7 @@ def check(path: str, xsd: str, fmt: str) -> None:
         )
     else:
         for problem in report.problems:
-            click.echo(problem.format("error"), err=True)
+            click.echo(_severity_coloured(shown(problem.format("error"))), err=True)
         verdict = "ok" if report.ok else plural(len(report.problems), "problem")
         say(f"{path}: {report.kind}, {plural(report.files, 'file')} checked: {paint(verdict, 'ok' if report.ok else 'error')}")
     if not report.ok:

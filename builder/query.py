@@ -24,6 +24,7 @@ from .matrix import Matrix, load_matrix
 from .model import PROFILES, PolicySet, ProfileSetting, Rule, parse_protocol, rule_to_dict
 from .scenarios import LOCAL_SUBNETS, Check, policy_checks
 from .syntax.numbers import digits
+from .syntax.plaintext import shown
 
 FORMAT = "cmfw-query/1"
 MATRIX_SUFFIXES = (".yaml", ".yml")
@@ -304,13 +305,13 @@ def format_answer(answer: Answer) -> str:
         for m in d.rules:
             where = " (local store)" if m.local else ""
             origin = provenance(m.rule)
-            lines.append(f"  {'by' if d.allowed else 'blocked by'} {m.rule.id}{where}" + (f" ({origin})" if origin else ""))
+            lines.append(shown(f"  {'by' if d.allowed else 'blocked by'} {m.rule.id}{where}" + (f" ({origin})" if origin else "")))
     else:
         lines.append(f"  {d.reason}")
     for item in d.unknown:
         lines.append(f"  unknown: {item}")
     for m in d.near[:5]:
-        lines.append(f"  near: {m.rule.id}: {m.why}")
+        lines.append(shown(f"  near: {m.rule.id}: {m.why}"))
     if d.verdict == UNDECIDED and hints(d):
         lines.append("  to decide, give: " + ", ".join(hints(d)))
     return "\n".join(lines)
