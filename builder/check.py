@@ -51,8 +51,8 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
     if kind == "rules.json":
         from .rulesjson import PATH, _check as check_rules
 
-        found = check_rules(formats.Artifacts({PATH: p.read_bytes()}, thorough=True))
-        return CheckReport(str(p), kind, 1, tuple(Problem(str(p), x.line, x.column, x.path, x.message) for x in found))
+        issues = check_rules(formats.Artifacts({PATH: p.read_bytes()}, thorough=True))
+        return CheckReport(str(p), kind, 1, tuple(Problem(str(p), x.line, x.column, x.path, x.message) for x in issues))
     if kind == "zip":
         from .read import MAX_FILE, MAX_FILES, MAX_TREE, _limit
         from .ziparchive import read_zip
