@@ -15,7 +15,9 @@ request comment, every value Markdown-escaped (:mod:`builder.markdown`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -26,6 +28,7 @@ from .errors import ArtifactError, Problem
 from .formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
 from .lint import Finding, LintReport
 from .identifiers import gpo_marker
+from .syntax.numbers import digits
 from .model import Policy, PolicySet, Rule, profile_rank
 from .scenarios import Check, by_policy, summary
 from .profilesettings import describe
@@ -44,6 +47,8 @@ class Identity:
     catalog_version: str
     moment: datetime
     backup_ids: dict[str, str]
+    #: The matrix's address sets, so the report can say ``consoles`` rather than a list.
+    addresses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def emit(
@@ -62,7 +67,9 @@ def _emit(ctx: Context) -> Emitted:
     if ctx.matrix is None or ctx.catalog is None or ctx.lint is None:
         raise ArtifactError("the report needs the matrix, the catalog and the lint report")
     backups = ctx.fact("backups", Backups)
-    identity = Identity(ctx.matrix_path, ctx.matrix.sha256, ctx.policyset.catalog_version, ctx.moment, dict(backups.ids))
+    identity = Identity(
+        ctx.matrix_path, ctx.matrix.sha256, ctx.policyset.catalog_version, ctx.moment, dict(backups.ids), dict(ctx.matrix.addresses)
+    )
     checks = by_policy(ctx.matrix, ctx.catalog, {p.key: p for p in ctx.policyset.policies})
     intune = ctx.facts.get("intune")
     return Emitted(emit(ctx.policyset, ctx.lint, ctx.catalog, identity, checks, intune if isinstance(intune, Mapping) else None))
@@ -102,7 +109,7 @@ def _view(
             {
                 "id": f.id,
                 "title": f.title,
-                "cells": [_cell(p, f.id) for p in policyset.policies],
+                "cells": [_cell(p, f.id, catalog, identity.addresses) for p in policyset.policies],
             }
             for f in features
         ],
@@ -147,14 +154,50 @@ def _intune_total(intune: Mapping[str, Any]) -> dict[str, int] | None:
     }
 
 
-def _cell(policy: Policy, feature: str) -> dict[str, str]:
+def _cell(policy: Policy, feature: str, catalog: Catalog, addresses: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """A grid cell: the variant when it is not the feature's default, how it came in,
+    and what it opens: inbound ports and who may connect."""
     choice = next((c for c in policy.features if c.id == feature), None)
     if choice is None:
-        return {"mark": "", "note": ""}
-    note = choice.variant if choice.variant != "default" else ""
+        return {"mark": "", "note": "", "opens": ""}
+    default = catalog.features[feature].default_variant if feature in catalog.features else "default"
+    note = choice.variant if choice.variant not in ("default", default) else ""
     if choice.implied_by:
         note = f"via {choice.implied_by}" + (f", {note}" if note else "")
-    return {"mark": "✓", "note": note}
+    rules = [r for r in policy.rules if r.feature == feature]
+    inbound = [r for r in rules if r.direction == "In"]
+    ports = sorted({p for r in inbound for p in (r.local_ports or (["ICMP"] if r.icmp_types else ["any port"]))}, key=_natural_key)
+    scopes = sorted({part["label"] for r in inbound for part in scope_parts(r.remote_addresses, addresses)})
+    opens = ""
+    if inbound:
+        shown_ports = ", ".join(ports[:3]) + (f" +{len(ports) - 3}" if len(ports) > 3 else "")
+        opens = f"in {shown_ports or 'any'} from {', '.join(scopes)}"
+    elif rules:
+        opens = "outbound only"
+    return {"mark": "✓", "note": note, "opens": opens}
+
+
+def _natural_key(text: str) -> tuple[Any, ...]:
+    return tuple((0, int(x), "") if digits(x) else (1, 0, x) for x in re.split(r"(\d+)", text) if x)
+
+
+def scope_parts(entries: tuple[str, ...], addresses: Mapping[str, tuple[str, ...]]) -> list[dict[str, str]]:
+    """A rule's remote scope in the matrix's own words: the address sets whose entries it
+    is made of (each with its addresses, for a tooltip), then anything left as written."""
+    if not entries:
+        return [{"label": "any", "title": "any remote address"}]
+    sets = sorted(((name, tuple(values)) for name, values in addresses.items() if values), key=lambda item: (-len(item[1]), item[0]))
+    out: list[dict[str, str]] = []
+    rest = list(entries)
+    while rest:
+        for name, values in sets:
+            if tuple(rest[: len(values)]) == values:
+                out.append({"label": name, "title": ", ".join(values)})
+                rest = rest[len(values):]
+                break
+        else:
+            out.append({"label": rest.pop(0), "title": ""})
+    return out
 
 
 def _policy(
@@ -172,7 +215,8 @@ def _policy(
         "backup_id": identity.backup_ids.get(policy.key, ""),
         "inbound": sum(r.direction == "In" for r in policy.rules),
         "outbound": sum(r.direction == "Out" for r in policy.rules),
-        "rules": [_rule(r, catalog) for r in policy.rules],
+        "rules": [_rule(r, catalog, identity.addresses) for r in policy.rules],
+        "documents": _documents(policy, catalog),
         "settings": [
             {"profile": s.profile or "Global", "name": s.name, "value": str(s.value), "text": describe(s)}
             for s in sorted(policy.profile_settings, key=lambda s: (profile_rank(s.profile), s.name))
@@ -195,7 +239,7 @@ def _policy(
     }
 
 
-def _rule(rule: Rule, catalog: Catalog) -> dict[str, str]:
+def _rule(rule: Rule, catalog: Catalog, addresses: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
     doc, _, section = rule.source.partition(": ")
     source = catalog.sources.get(doc)
     feature = catalog.features.get(rule.feature)
@@ -212,13 +256,27 @@ def _rule(rule: Rule, catalog: Catalog) -> dict[str, str]:
         "local": ports_local,
         "remote": ports_remote,
         "scope": ", ".join(rule.remote_addresses) or "any",
+        "scope_parts": scope_parts(rule.remote_addresses, addresses or {}),
         "profiles": ", ".join(rule.profiles) if len(rule.profiles) < 3 else "all",
         "program": " / ".join(x for x in (rule.program, rule.service) if x),
         "feature": feature.title if feature else ("custom rule" if rule.feature == "custom" else rule.feature),
         "feature_id": rule.feature,
         "source": f"{source.title} — {section}" if source else rule.source,
+        "source_short": f"{doc}: {section}" if source else rule.source,
+        "source_title": f"{source.title}" + (f" ({source.url})" if source.url else "") if source else "",
         "enabled": "yes" if rule.enabled else "no",
     }
+
+
+def _documents(policy: Policy, catalog: Catalog) -> list[dict[str, str]]:
+    """The documents the policy's rules cite, each once, with its full title and address."""
+    seen: dict[str, dict[str, str]] = {}
+    for rule in policy.rules:
+        doc = rule.source.partition(": ")[0]
+        source = catalog.sources.get(doc)
+        if source is not None and doc not in seen:
+            seen[doc] = {"id": doc, "title": source.title, "url": source.url}
+    return [seen[k] for k in sorted(seen)]
 
 
 def _scenario(check: Check, catalog: Catalog) -> dict[str, str]:

@@ -71,7 +71,11 @@ def test_report_grid_marks_features_per_policy(files: dict[str, bytes]) -> None:
     policies = [th.text_content() for th in grid.find("thead").iter("th")][1:]
     row = next(tr for tr in grid.find("tbody") if "client-push" in tr[0].text_content())
     marks = {policy: cell.text_content() for policy, cell in zip(policies, row[1:])}
-    assert marks["ConfigMgr Member Servers"] == "✓seed" and marks["ConfigMgr Clients - Laptops"] == ""
+    assert marks["ConfigMgr Member Servers"] == "✓seedin 135, 137, 138 +7 from site_servers" and marks["ConfigMgr Clients - Laptops"] == ""
+    # The default variant is not named (client push's default is `minimal`); the scope is the set's name.
+    assert marks["ConfigMgr Clients - Workstations"] == "✓in 135, 445, ICMP +1 from site_servers"
+    rc = next(tr for tr in grid.find("tbody") if "remote-control" in tr[0].text_content())
+    assert dict(zip(policies, (c.text_content() for c in rc[1:])))["ConfigMgr Console Workstations"] == "✓in 2701 from consoles"
 
 
 
@@ -79,7 +83,10 @@ def test_report_grid_says_why_a_feature_is_there(write: Callable[..., Path]) -> 
     text = "version: 1\ndomain: corp.contoso.com\npolicies:\n  - name: Clients\n    features: [client-notification]\n"
     root = lxml_html.document_fromstring(render(write(text)).files["report.html"].decode())
     rows = {tr[0].text_content(): tr[1].text_content() for tr in root.get_element_by_id("matrix").find(".//tbody")}
-    assert rows == {"Client requests client-requests": "✓via client-notification", "Client notification client-notification": "✓"}
+    assert rows == {
+        "Client requests client-requests": "✓via client-notificationoutbound only",
+        "Client notification client-notification": "✓outbound only",
+    }
 
 
 def test_report_loads_nothing_from_anywhere(files: dict[str, bytes]) -> None:

@@ -129,3 +129,33 @@ def _collator_key(text: str) -> tuple[Any, ...]:
 def _natural(text: str) -> tuple[Any, ...]:
     """What Intl.Collator(numeric, base sensitivity) does, for the values in these columns."""
     return _collator_key(text)
+
+
+@pytest.mark.parametrize("width", [1024, 1400])
+def test_the_page_fits_and_every_rule_id_shows(browser: Any, built: tuple[Path, dict[str, Any]], tmp_path: Path, width: int) -> None:
+    """At 1024 and 1400 px: no horizontal scroll of the page, and every rule ID is displayed
+    inside the window without scrolling its table sideways. Screenshots are kept."""
+    from selenium.webdriver.common.by import By
+
+    out, manifest = built
+    browser.set_window_size(width, 900)
+    browser.get((out / "report.html").as_uri())
+    inner = browser.execute_script("return window.innerWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
+    for policy in manifest["policies"]:
+        table = browser.find_element(By.ID, f"rules-{policy['key']}")
+        cells = table.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child")
+        assert [c.text for c in cells] == policy["rule_ids"] or sorted(c.text for c in cells) == sorted(policy["rule_ids"])
+        for cell in cells:
+            assert cell.is_displayed()
+            box = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.right];", cell)
+            assert 0 <= box[0] and box[1] <= inner, (policy["key"], cell.text, box, inner)
+    # The scope speaks in address sets, with the addresses one click (or a hover) away.
+    summaries = browser.find_elements(By.CSS_SELECTOR, "#rules-Consoles details.scope summary")
+    [scope] = [s for s in summaries if s.text == "consoles"]
+    assert "10.20.0.0/24" in scope.get_attribute("title")
+    scope.click()  # expands: the addresses show
+    assert "10.20.0.0/24" in scope.find_element(By.XPATH, "..").text
+    browser.save_screenshot(str(tmp_path / f"report-{width}.png"))
+    assert (tmp_path / f"report-{width}.png").stat().st_size > 10_000
+    browser.set_window_size(1400, 1000)
