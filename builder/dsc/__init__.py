@@ -14,9 +14,15 @@ def _emit(ctx: Context) -> Emitted:
 
 
 def _check(artifacts: Artifacts) -> list[Problem]:
-    from .check import check_dsc_files
+    """From disk (``cmfw check``): every document parsed. A build's own fresh output: each
+    distinct shape once, and what compares free text in every document (:mod:`.shapes`)."""
+    if artifacts.thorough:
+        from .check import check_dsc_files
 
-    return check_dsc_files(artifacts.files, ROOT)
+        return check_dsc_files(artifacts.files, ROOT)
+    from .shapes import check_dsc_files_by_shape
+
+    return check_dsc_files_by_shape(artifacts.files, ROOT)
 
 
 EMITTER = Emitter(

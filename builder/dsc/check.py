@@ -11,10 +11,10 @@ from typing import Any, Mapping
 import yaml
 
 from ..errors import InputError, Problem
-from .mof import MofInstance, decode_text, parse
+from .mof import MofDocument, MofInstance, decode_text, parse
 from ..jsonschemas import json_problems
 from .mofclasses import all_properties, check_document, declarations, _value_problems
-from ..syntax.powershell import syntax_problems
+from ..syntax.powershell import syntax_problems, syntax_problems_by_shape
 
 V3_SCHEMA = "dsc/dsc-v3-subset.schema.json"
 #: DSC v3 resource type → the MOF class its properties are checked against.
@@ -45,23 +45,36 @@ def check_dsc_files(files: Mapping[str, bytes], root: str) -> list[Problem]:
     return problems
 
 
+NOT_UTF16 = "is not UTF-16LE with a byte order mark (what the LCM reads safely)"
+
+
 def check_mof(path: str, data: bytes) -> list[Problem]:
     if not data.startswith(b"\xff\xfe"):
-        return [Problem(path, message="is not UTF-16LE with a byte order mark (what the LCM reads safely)")]
+        return [Problem(path, message=NOT_UTF16)]
     try:
-        doc = parse(decode_text(data), path)
-        problems = check_document(doc, path)
-        for inst in doc.instances:
-            if inst.class_name.lower() == "msft_scriptresource":
-                problems += [Problem(path, inst.line, 0, "", m) for m in script_problems(inst.properties)]
-        return problems
-    except InputError as exc:
-        return list(exc.problems)
+        text = decode_text(data)
     except UnicodeDecodeError as exc:
         return [Problem(path, message=f"is not valid UTF-16 (byte offset {exc.start})")]
+    return mof_problems(path, text)[0]
 
 
-def check_powershell(path: str, data: bytes) -> list[Problem]:
+def mof_problems(path: str, text: str, *, by_shape: bool = False) -> tuple[list[Problem], MofDocument | None]:
+    """Every problem of a MOF's text, and the document when it parses."""
+    try:
+        doc = parse(text, path)
+    except InputError as exc:
+        return list(exc.problems), None
+    problems = check_document(doc, path)
+    for inst in doc.instances:
+        if inst.class_name.lower() == "msft_scriptresource":
+            problems += [Problem(path, inst.line, 0, "", m) for m in script_problems(inst.properties, by_shape=by_shape)]
+    return problems, doc
+
+
+def check_powershell(path: str, data: bytes, *, by_shape: bool = False) -> list[Problem]:
+    """A .ps1/.psd1 parses, with nothing but single-quoted values; ``by_shape``: cmfw's own
+    fresh script, checked once per shape (:func:`~builder.syntax.powershell.syntax_problems_by_shape`;
+    the configuration name, the file's stem, is the one word of code that differs)."""
     if not data.startswith(b"\xef\xbb\xbf"):
         return [Problem(path, message="has no UTF-8 byte order mark: Windows PowerShell 5.1 would read it as ANSI")]
     try:
@@ -69,7 +82,12 @@ def check_powershell(path: str, data: bytes) -> list[Problem]:
     except UnicodeDecodeError as exc:
         return [Problem(path, message=f"is not valid UTF-8 (byte offset {exc.start})")]
     allowed = ("$AllNodes",) if path.endswith(".ps1") else ()
-    return [Problem(path, line, 0, "", message) for line, message in syntax_problems(text, allowed)]
+    if by_shape:
+        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        found = syntax_problems_by_shape(text, allowed, (stem,))
+    else:
+        found = syntax_problems(text, allowed)
+    return [Problem(path, line, 0, "", message) for line, message in found]
 
 
 def check_v3(path: str, data: bytes) -> list[Problem]:
@@ -145,9 +163,10 @@ def _resource_problems(res: dict[str, Any], validator: Any) -> list[tuple[str, s
     return out
 
 
-def script_problems(properties: Mapping[str, object]) -> list[str]:
+def script_problems(properties: Mapping[str, object], *, by_shape: bool = False) -> list[str]:
     """The purge scripts (dsc/purge.py): PowerShell that parses, uses only its own variables
-    and single-quoted literals, and touches only the rules of its own policy prefix."""
+    and single-quoted literals, and touches only the rules of its own policy prefix.
+    ``by_shape``: cmfw's own fresh scripts, parsed once per shape."""
     from .purge import PARTS, VARIABLES
 
     out = []
@@ -157,11 +176,18 @@ def script_problems(properties: Mapping[str, object]) -> list[str]:
         if not isinstance(text, str):
             out.append(f"{part} is missing")
             continue
-        out += [f"{part} line {line}: {message}" for line, message in syntax_problems(text, VARIABLES)]
+        found = _script_syntax(text, VARIABLES, by_shape)
+        out += [f"{part} line {line}: {message}" for line, message in found]
         match = _PREFIX.search(text)
         if match is None or not _POLICY_PREFIX.fullmatch(match.group(1)):
             out.append(f"{part} does not limit itself to one policy's CMFW-<id>- rules")
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _script_syntax(text: str, variables: tuple[str, ...], by_shape: bool) -> tuple[tuple[int, str], ...]:
+    """A purge script is in the MOF and in the v3 document: the same text is checked once."""
+    return tuple(syntax_problems_by_shape(text, variables) if by_shape else syntax_problems(text, variables))
 
 
 _PREFIX = re.compile(r"^\$prefix = '([^']*)'$", re.MULTILINE)

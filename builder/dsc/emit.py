@@ -22,12 +22,13 @@ from .script import configuration_data, configuration_script
 ROOT = "dsc"
 
 
-
 def emit(policyset: PolicySet, moment: datetime) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for policy in policyset.policies:
         folder = f"{ROOT}/{policy.key}"
-        files[f"{folder}/{policy.key}.ps1"] = script_bytes(configuration_script(policy))
+        # One mapping, three renderings: the instances (and their purge scripts) are made once.
+        items = instances(policy)
+        files[f"{folder}/{policy.key}.ps1"] = script_bytes(configuration_script(policy, items))
         files[f"{folder}/{policy.key}.psd1"] = script_bytes(configuration_data(policy))
         resources = [
             MofResource(
@@ -38,11 +39,11 @@ def emit(policyset: PolicySet, moment: datetime) -> dict[str, bytes]:
                 version=i.version,
                 depends_on=i.depends_on,
             )
-            for i in instances(policy)
+            for i in items
         ]
         for node in policy.dsc.nodes:
             mof = write_document(node, policy.key, resources, moment)
             files[f"{folder}/{node}.mof"] = mof
             files[f"{folder}/{node}.mof.checksum"] = hashlib.sha256(mof).hexdigest().upper().encode("ascii")
-        files[f"{folder}/{policy.key}.dsc.yaml"] = v3.dumps(v3.document(policy))
+        files[f"{folder}/{policy.key}.dsc.yaml"] = v3.dumps(v3.document(policy, items))
     return files

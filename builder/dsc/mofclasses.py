@@ -9,6 +9,7 @@ Local Configuration Manager accepts.
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 from ..errors import Problem
 from ..datafiles import data_dir
@@ -27,8 +28,9 @@ def declarations() -> dict[str, MofClass]:
     return out
 
 
+@functools.cache
 def all_properties(class_name: str) -> dict[str, MofProperty]:
-    """A class's properties, inherited ones included (lower-case names)."""
+    """A class's properties, inherited ones included (lower-case names); shared, do not change it."""
     classes = declarations()
     out: dict[str, MofProperty] = {}
     current: str | None = class_name.lower()
@@ -42,6 +44,9 @@ def all_properties(class_name: str) -> dict[str, MofProperty]:
     return out
 
 
+Fail = Callable[[int, str], None]
+
+
 def check_document(doc: MofDocument, file: str) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -50,8 +55,7 @@ def check_document(doc: MofDocument, file: str) -> list[Problem]:
 
     classes = declarations()
     aliases: set[str] = set()
-    resource_ids: dict[str, int] = {}
-    keys: dict[tuple[str, tuple[object, ...]], int] = {}
+    relations = Relations(fail)
     documents = 0
     for inst in doc.instances:
         cls = classes.get(inst.class_name.lower())
@@ -81,28 +85,53 @@ def check_document(doc: MofDocument, file: str) -> list[Problem]:
         for prop in declared.values():
             if (prop.qualifiers.get("key") or prop.qualifiers.get("required")) and prop.name.lower() not in present:
                 fail(inst.line, f"{cls.name} instance lacks {'key' if prop.qualifiers.get('key') else 'required'} property {prop.name}")
-        resource_id = _get(inst, "ResourceID")
-        if isinstance(resource_id, str):
-            if resource_id in resource_ids:
-                fail(inst.line, f"ResourceID {resource_id} repeats the instance on line {resource_ids[resource_id]}")
-            resource_ids.setdefault(resource_id, inst.line)
-        key_values = tuple(_get(inst, p.name) for p in declared.values() if p.qualifiers.get("key"))
-        if key_values and all(v is not None for v in key_values):
-            key = (cls.name, key_values)
-            if key in keys:
-                fail(inst.line, f"{cls.name} with key {', '.join(map(str, key_values))} repeats the instance on line {keys[key]}")
-            keys.setdefault(key, inst.line)
-    for inst in doc.instances:
-        depends = _get(inst, "DependsOn")
-        for target in depends if isinstance(depends, list) else []:
-            if target not in resource_ids:
-                fail(inst.line, f"DependsOn names {target}, which no instance has as ResourceID")
+        relations.instance(inst, cls)
+    relations.finish(doc.instances)
     if documents != 1:
         fail(1, f"has {documents} OMI_ConfigurationDocument instances; a configuration has exactly one")
     return problems
 
 
+class Relations:
+    """The checks that compare the values of a document's instances with each other:
+    ResourceIDs and keys unique, DependsOn naming a ResourceID. Everything else about an
+    instance depends on the instance alone (what a build checks once per shape)."""
+
+    def __init__(self, fail: Fail) -> None:
+        self.fail = fail
+        self.resource_ids: dict[str, int] = {}
+        self.keys: dict[tuple[str, tuple[object, ...]], int] = {}
+
+    def instance(self, inst: MofInstance, cls: MofClass) -> None:
+        resource_id = _get(inst, "ResourceID")
+        if isinstance(resource_id, str):
+            if resource_id in self.resource_ids:
+                self.fail(inst.line, f"ResourceID {resource_id} repeats the instance on line {self.resource_ids[resource_id]}")
+            self.resource_ids.setdefault(resource_id, inst.line)
+        key_values = tuple(_get(inst, name) for name in key_properties(cls.name))
+        if key_values and all(v is not None for v in key_values):
+            key = (cls.name, key_values)
+            if key in self.keys:
+                self.fail(inst.line, f"{cls.name} with key {', '.join(map(str, key_values))} repeats the instance on line {self.keys[key]}")
+            self.keys.setdefault(key, inst.line)
+
+    def finish(self, instances: list[MofInstance]) -> None:
+        for inst in instances:
+            depends = _get(inst, "DependsOn")
+            for target in depends if isinstance(depends, list) else []:
+                if target not in self.resource_ids:
+                    self.fail(inst.line, f"DependsOn names {target}, which no instance has as ResourceID")
+
+
+@functools.cache
+def key_properties(class_name: str) -> tuple[str, ...]:
+    """The names of a class's [Key] properties, in declaration order."""
+    return tuple(p.name for p in all_properties(class_name).values() if p.qualifiers.get("key"))
+
+
 def _get(inst: MofInstance, name: str) -> MofValue:
+    if name in inst.properties:  # names are unique without regard to case (the parser says so)
+        return inst.properties[name]
     for key, value in inst.properties.items():
         if key.lower() == name.lower():
             return value

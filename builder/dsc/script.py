@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from ..model import Policy
 from ..syntax.powershell import Raw, render
-from .resources import instances, modules
+from .resources import Instance, instances, modules
 
 
-def configuration_script(policy: Policy) -> str:
-    """One ``Configuration`` with a ``Node $AllNodes.NodeName`` block and a resource per instance."""
+def configuration_script(policy: Policy, items: Sequence[Instance] | None = None) -> str:
+    """One ``Configuration`` with a ``Node $AllNodes.NodeName`` block and a resource per instance.
+
+    ``items``: the policy's :func:`~.resources.instances`, when the caller has them already
+    (the emitter makes them once for the script, the MOF and the v3 document).
+    """
     blocks = []
-    for inst in instances(policy):
+    for inst in instances(policy) if items is None else items:
         props = list(inst.properties)
         if inst.depends_on:
             props.append(("DependsOn", inst.depends_on))

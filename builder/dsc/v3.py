@@ -10,7 +10,7 @@ spaces only): rule IDs map one to one, ``-`` and ``_`` becoming spaces.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import ArtifactError
 from ..model import Policy
@@ -29,8 +29,10 @@ def resource_type(inst: Instance) -> str:
     return f"{inst.module}/{inst.resource}"
 
 
-def document(policy: Policy) -> dict[str, Any]:
-    items = instances(policy)
+def document(policy: Policy, items: Sequence[Instance] | None = None) -> dict[str, Any]:
+    """The policy's v3 document; ``items``: its instances, when the caller has them already."""
+    if items is None:
+        items = instances(policy)
     names: dict[str, str] = {}
     for inst in items:
         v3 = instance_name(inst.name)

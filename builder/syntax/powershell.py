@@ -18,22 +18,32 @@ from typing import Any, Iterable
 from ..errors import ArtifactError
 
 SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
-_DOUBLE = str.maketrans({q: q + q for q in SINGLE_QUOTES})
 
 
 class Raw(str):
     """Text the template may insert as it is (keywords, property names from code)."""
 
 
+#: What makes a value need more than its two quotes: a quote to double, or a NUL to refuse.
+_SPECIAL = re.compile("['\u2018\u2019\u201a\u201b\x00]")
+
+
 def quote(value: str) -> str:
     """A single-quoted PowerShell string literal holding exactly ``value``."""
+    if _SPECIAL.search(value) is None:  # most values: no translate (a build quotes millions)
+        return "'" + value + "'"
     if "\x00" in value:
         raise ValueError("a NUL character cannot be written in PowerShell source")
-    return "'" + value.translate(_DOUBLE) + "'"
+    for mark in SINGLE_QUOTES:  # str.replace per mark: far faster than translate on long scripts
+        if mark in value:
+            value = value.replace(mark, mark + mark)
+    return "'" + value + "'"
 
 
 def literal(value: Any) -> str:
     """The PowerShell literal for a value: strings, booleans, integers, lists, Raw."""
+    if value.__class__ is str:  # by far the most common: first, without the isinstance chain
+        return quote(value)
     if isinstance(value, Raw):
         return str(value)
     if isinstance(value, bool):
@@ -100,10 +110,12 @@ def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[
     strings and subexpressions, and variables other than ``allowed_variables``, so a
     value that escaped its quotes would show up here even if it parsed.
     """
+    return _tree_problems(_parser().parse(source.encode("utf-8")), {v.lower() for v in allowed_variables})
+
+
+def _tree_problems(tree: Any, allowed: set[str]) -> list[tuple[int, str]]:
     from tree_sitter import QueryCursor
 
-    tree = _parser().parse(source.encode("utf-8"))
-    allowed = {v.lower() for v in allowed_variables}
     out = _errors(tree)
     captures = QueryCursor(_query()).captures(tree.root_node)
     for node in captures.get("code", []):
@@ -113,6 +125,101 @@ def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[
         if name not in allowed:
             out.append((node.start_point[0] + 1, f"variable {name} found: values must be single-quoted literals"))
     return sorted(set(out))
+
+
+#: A comment or a single-quoted string, as tree-sitter-powershell reads them (only ``'``
+#: delimits; a doubled one stays inside). Splitting on it leaves the code between values.
+_VERBATIM = re.compile(rb"(#[^\r\n]*|'[^']*(?:''[^']*)*')")
+#: Shapes seen by :func:`syntax_problems_by_shape`: True when a clean representative proved them.
+_SHAPES: dict[tuple[object, ...], bool] = {}
+_MAX_SHAPES = 4096
+_BAREWORD = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
+
+
+def syntax_problems_by_shape(
+    source: str, allowed_variables: Iterable[str] = (), names: Iterable[str] = ()
+) -> list[tuple[int, str]]:
+    """:func:`syntax_problems` for cmfw's own fresh scripts, parsed once per *shape*.
+
+    A script's shape is its text without the content of its single-quoted strings
+    and comments, and with each of ``names`` (a bareword the writer puts in code, such
+    as a configuration's name) spelt ``QQ…``: scripts of one shape differ only where
+    tree-sitter reads text, not code, or in one plain word for another, so one clean
+    representative speaks for all. A shape is trusted only after its representative
+    parsed with its strings and comments exactly where the split found them (a quote
+    inside a here-string would break that), and only if clean: a script of a shape with
+    problems is parsed on its own and reports its own lines. ``cmfw check`` and the
+    tests parse every script (:func:`syntax_problems`).
+    """
+    allowed = {v.lower() for v in allowed_variables}
+    raw = source.encode("utf-8")
+    if b"\x00" in raw:
+        return syntax_problems(source, allowed)
+    coded = raw
+    for name in names:
+        if _BAREWORD.fullmatch(name) and name.lower() not in _keywords():
+            coded = _respell(coded, name.encode("ascii"))
+    parts = _VERBATIM.split(coded)
+    key = (tuple(sorted(allowed)), *parts[0::2], *[b"#" if p[:1] == b"#" else None for p in parts[1::2]])
+    known = _SHAPES.get(key)
+    if known:
+        return []
+    tree = _parser().parse(raw)
+    problems = _tree_problems(tree, allowed)
+    if known is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        _SHAPES[key] = not problems and _split_spans(parts) == _verbatim_spans(tree)
+    return problems
+
+
+def _respell(raw: bytes, name: bytes) -> bytes:
+    """``name`` as a whole word (not part of a longer name, variable or member) spelt ``QQ…``."""
+    def swap(match: re.Match[bytes]) -> bytes:
+        before = raw[match.start() - 1 : match.start()]
+        return match.group() if before and (before.isalnum() or before in b"_$.-") else b"Q" * len(name)
+
+    return re.sub(re.escape(name) + rb"(?![\w\-])", swap, raw)
+
+
+def _split_spans(parts: list[bytes]) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for i, part in enumerate(parts):
+        if i % 2:
+            spans.append((pos, pos + len(part)))
+        pos += len(part)
+    return spans
+
+
+def _verbatim_spans(tree: Any) -> list[tuple[int, int]] | None:
+    """Byte spans of the single-quoted strings and comments tree-sitter found, in order
+    (``None`` if the script has a here-string, which the split does not know)."""
+    spans = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type in ("verbatim_string_characters", "comment"):
+            spans.append((node.start_byte, node.end_byte))
+        elif node.type == "verbatim_here_string_characters":
+            return None
+        else:
+            stack.extend(node.children)
+    return sorted(spans)
+
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    """PowerShell's reserved words: the grammar's own keyword tokens, and the language's
+    words it reads as commands (a name that is one of them is never respelt)."""
+    lang = _language()
+    found = set()
+    for kind_id in range(lang.node_kind_count):
+        kind = lang.node_kind_for_id(kind_id)
+        if kind and kind.isalpha() and not lang.node_kind_is_named(kind_id):
+            found.add(kind.lower())
+    return frozenset(found | {
+        "class", "configuration", "define", "enum", "from", "hidden", "node", "static", "using", "var",
+    })
 
 
 def command_problems(source: str, allowed: Iterable[str]) -> list[tuple[int, str]]:

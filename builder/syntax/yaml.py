@@ -11,6 +11,7 @@ null.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -19,7 +20,7 @@ _PLAIN_KEY = re.compile(r"\$?[A-Za-z][A-Za-z0-9_]*")
 _YAML11_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
 #: Characters a YAML scalar cannot hold, even escaped (outside YAML's printable set).
 _NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
-_DOUBLE = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_DOUBLE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def dumps(doc: dict[str, Any], header: str = "") -> bytes:
@@ -36,7 +37,13 @@ def dumps(doc: dict[str, Any], header: str = "") -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+#: Text that single-quotes as it is: printable, no quote, no line break or tab (most values).
+_PLAIN_TEXT = re.compile("[\x20-\x26\x28-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+
+
 def _scalar(value: Any) -> str:
+    if value.__class__ is str and _PLAIN_TEXT.fullmatch(value):
+        return "'" + value + "'"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"no YAML scalar for {value!r} here")
     if isinstance(value, int):
@@ -45,15 +52,24 @@ def _scalar(value: Any) -> str:
     if bad:
         raise ValueError(f"U+{ord(bad.group()):04X} cannot be written in a YAML scalar")
     if any(c in value for c in "\n\r\t"):
-        return '"' + value.translate(_DOUBLE) + '"'
+        for char, escaped in _DOUBLE.items():  # the backslash first; replace beats translate
+            if char in value:
+                value = value.replace(char, escaped)
+        return '"' + value + '"'
     return "'" + value.replace("'", "''") + "'"
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(raw_key: str) -> str:
+    """A mapping key as written (documents repeat a few dozen keys thousands of times)."""
+    if not _PLAIN_KEY.fullmatch(raw_key):
+        raise ValueError(f"{raw_key!r} is not a plain YAML key")
+    return _scalar(raw_key) if raw_key.lower() in _YAML11_WORDS else raw_key
 
 
 def _mapping(mapping: dict[str, Any], pad: str, lines: list[str], first: str | None = None) -> None:
     for index, (raw_key, value) in enumerate(mapping.items()):
-        if not _PLAIN_KEY.fullmatch(raw_key):
-            raise ValueError(f"{raw_key!r} is not a plain YAML key")
-        key = _scalar(raw_key) if raw_key.lower() in _YAML11_WORDS else raw_key
+        key = _key(raw_key)
         lead = first if index == 0 and first is not None else pad
         if isinstance(value, dict):
             lines.append(f"{lead}{key}:")
