@@ -11,13 +11,14 @@ bad matrix or an artifact that fails validation never touches the output directo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import __version__, formats, parallel
 from .catalog import Catalog, load_catalog
@@ -25,7 +26,7 @@ from .errors import ArtifactError, InputError, OutOfDate, Problem
 from .formats import Artifacts, Context, Emitter
 from .lint import LintFailure, LintReport, lint
 from .matrix import Matrix, load_matrix
-from .model import Policy, PolicySet
+from .model import PolicySet
 from .package.manifest import BUILD_FORMAT, MANIFEST
 from .resolve import resolve
 from .timestamps import build_time
@@ -83,10 +84,15 @@ def validate(
     matrix = load_matrix(matrix_path, catalog)
     policyset = resolve(matrix, catalog)
     findings = lint(matrix, policyset, catalog)
-    problems = [f.problem() for f in findings.errors] + formats.unexpressible(policyset, matrix, emitters)
+    _refuse(findings, formats.unexpressible(policyset, matrix, emitters))
+    return Validated(matrix, policyset, findings, catalog)
+
+
+def _refuse(findings: LintReport, unexpressible: list[Problem]) -> None:
+    """Lint errors, then what a format cannot carry: what stops a build before it renders."""
+    problems = [f.problem() for f in findings.errors] + unexpressible
     if problems:
         raise InputError(problems)
-    return Validated(matrix, policyset, findings, catalog)
 
 
 def render(
@@ -105,46 +111,325 @@ def render(
     files are meant to go: build.json records the matrix path relative to it, and
     the zip (``zip=True``) unpacks to a folder of its name. ``emitters`` replaces the
     registered formats (:func:`builder.formats.emitters`).
+
+    A big build runs lint, the per-policy formats (in parts) and the other formats in
+    worker processes at once (:class:`_Emission`); the bytes, and the first error, are
+    those of a build in one process.
     """
     with _cyclic_gc_paused():
         moment = build_time(timestamp, matrix=matrix_path)
         found = tuple(emitters) if emitters is not None else formats.emitters()
         formats.check_order(found)
-        checked = validate(matrix_path, catalog, emitters=found)
-        ctx = Context(
-            checked.policyset, moment, checked.catalog, checked.matrix, checked.lint, out_dir, zip
-        )
-        files = _emit_all(ctx, found)
-        return Build(checked.matrix, checked.policyset, files, checked.lint)
+        catalog = catalog or load_catalog()
+        matrix = load_matrix(matrix_path, catalog)
+        policyset = resolve(matrix, catalog)
+        unexpressible = formats.unexpressible(policyset, matrix, found)
+        if unexpressible:  # the build stops here; lint's errors come first in the message
+            _refuse(lint(matrix, policyset, catalog), unexpressible)
+        ctx = Context(policyset, moment, catalog, matrix, None, out_dir, zip)
+        count = parallel.jobs(len(policyset.policies))
+        shared = _Shared(ctx, found)
+        with parallel.Workers(count, shared) if count > 1 else parallel.Inline(shared) as executor:
+            files, findings = _Emission(shared, executor).run()
+        return Build(matrix, policyset, files, findings)
 
 
-def _emit_all(ctx: Context, found: Sequence[Emitter]) -> dict[str, bytes]:
-    """Run the emitters in order; then every validator that did not run in a worker."""
-    files: dict[str, bytes] = {}
-    facts: dict[str, object] = {}
-    problems: list[Problem] = []
-    checked_in_parts: list[str] = []
-    for emitter in found:
-        current = Context(
-            ctx.policyset, ctx.moment, ctx.catalog, ctx.matrix, ctx.lint, ctx.out_dir, ctx.zip, files, facts
-        )
+@dataclass(frozen=True)
+class _Shared:
+    """What every task of a build reads (worker processes inherit it): the context without
+    the lint report, and the formats."""
+
+    ctx: Context
+    found: tuple[Emitter, ...]
+
+
+class _NeedsFiles(BaseException):
+    """A format run away from the build's files reached for them (not an ``Exception``: a
+    format's own ``except`` must not catch it)."""
+
+
+class _Unseen(Mapping[str, bytes]):
+    """``Context.files`` of a format made in a worker: earlier formats' files are not there,
+    and a format that reads them is made again in the build's process, after them."""
+
+    def __getitem__(self, path: str) -> bytes:
+        raise _NeedsFiles
+
+    def __iter__(self) -> Iterator[str]:
+        raise _NeedsFiles
+
+    def __len__(self) -> int:
+        raise _NeedsFiles
+
+
+class _Own(Mapping[str, bytes]):
+    """``Artifacts.files`` for a validator run where its format was made: that format's
+    files. A path of another format, or a look at all of them, means the validator needs
+    the whole build: it runs again at the end, on every file."""
+
+    def __init__(self, emitter: Emitter, files: Mapping[str, bytes], found: Sequence[Emitter]) -> None:
+        self._emitter, self._files, self._found = emitter, files, found
+
+    def __getitem__(self, path: str) -> bytes:
+        if not self._emitter.owns_path(path) and any(other.owns_path(path) for other in self._found):
+            raise _NeedsFiles
+        return self._files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        raise _NeedsFiles
+
+    def __len__(self) -> int:
+        raise _NeedsFiles
+
+
+def _task_lint() -> LintReport:
+    ctx = parallel.shared().ctx
+    with _cyclic_gc_paused():
+        return lint(ctx.matrix, ctx.policyset, ctx.catalog)
+
+
+def _task_part(index: int, start: int, stop: int, facts: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any], list[Problem]]:
+    """One per-policy format on some policies, and what its part validators found there."""
+    shared: _Shared = parallel.shared()
+    emitter = shared.found[index]
+    policies = shared.ctx.policyset.policies[start:stop]
+    with _cyclic_gc_paused():
+        emitted = emitter.emit(Context(shared.ctx.policyset, shared.ctx.moment, facts=facts).part(policies))
+        problems: list[Problem] = []
+        if emitted.files:
+            for validator in emitter.validators:
+                if not validator.whole:
+                    problems += validator.check(Artifacts(emitted.files))
+        return emitted.files, emitted.facts, problems
+
+
+def _task_whole(index: int, facts: dict[str, Any], findings: LintReport) -> tuple[dict[str, bytes], dict[str, Any], list[Problem], int] | None:
+    """A format made once for all policies, away from the earlier formats' files, and
+    those of its validators that need only its own files (``None``: it needs the files)."""
+    shared: _Shared = parallel.shared()
+    ctx, emitter = shared.ctx, shared.found[index]
+    current = Context(ctx.policyset, ctx.moment, ctx.catalog, ctx.matrix, findings, ctx.out_dir, ctx.zip, _Unseen(), facts)
+    with _cyclic_gc_paused():
+        try:
+            emitted = emitter.emit(current)
+        except _NeedsFiles:
+            return None
+        problems: list[Problem] = []
+        if not emitted.files:
+            return emitted.files, emitted.facts, problems, len(emitter.validators)
+        own = Artifacts(_Own(emitter, emitted.files, shared.found))
+        for done, validator in enumerate(emitter.validators):
+            try:
+                found = validator.check(own)
+            except _NeedsFiles:
+                return emitted.files, emitted.facts, problems, done
+            problems += found
+        return emitted.files, emitted.facts, problems, len(emitter.validators)
+
+
+class _Emission:
+    """Every format of a build, each as soon as what it needs is there, on ``executor``.
+
+    * lint, and each per-policy format in parts, start at once; a per-policy format's
+      ``finish`` and every other format wait for lint and for the facts of the formats
+      before them (those that ``provide`` facts), as in a build in one process;
+    * a format made once for all policies runs in a worker unless it reads the files of
+      the formats before it (the package manifest): then it runs here, after them all;
+    * validators run where their format was made, when they need only its files; the
+      rest, on every file, at the end.
+
+    Errors are those of a build in one process: lint's errors first; otherwise the first
+    error of the first format (parts in policy order) that failed; otherwise every
+    validator's problems, format by format in registry order.
+    """
+
+    def __init__(self, shared: _Shared, executor: parallel.Workers | parallel.Inline) -> None:
+        self.ctx, self.found, self.executor = shared.ctx, shared.found, executor
+        count = len(self.found)
+        self.findings: LintReport | None = None
+        self.lint_started = False
+        self.started = [False] * count
+        self.complete = [False] * count
+        self.published: list[dict[str, Any]] = [{} for _ in range(count)]
+        self.parts: list[list[tuple[int, dict[str, bytes], dict[str, Any], list[Problem]]]] = [[] for _ in range(count)]
+        self.chunks = [0] * count
+        self.own: list[dict[str, bytes]] = [{} for _ in range(count)]
+        self.problems: list[list[Problem]] = [[] for _ in range(count)]
+        self.checked = [0] * count  # validators of a format already run where it was made
+        self.merged: dict[str, bytes] = {}
+        self.merged_upto = 0
+        self.ready: list[tuple[tuple[int, ...], Callable[..., Any], tuple[Any, ...], tuple[int, ...]]] = []
+        self.inflight: dict[int, tuple[int, ...]] = {}
+        self.errors: list[tuple[tuple[int, ...], BaseException]] = []
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> tuple[dict[str, bytes], LintReport]:
+        self._release()
+        while self.ready or self.inflight:
+            self.ready.sort(key=lambda task: task[0])
+            while self.ready and len(self.inflight) < self.executor.count:
+                _, func, args, position = self.ready.pop(0)
+                if self.errors and position > min(self.errors, key=lambda e: e[0])[0]:
+                    continue  # after a failure, only what could fail first still runs
+                self.inflight[self.executor.submit(func, *args)] = position
+            if not self.inflight:
+                break
+            ticket, error, result = self.executor.next()
+            position = self.inflight.pop(ticket)
+            if error is None:
+                try:
+                    self._landed(position, result)
+                except (InputError, ArtifactError) as exc:
+                    error = exc
+            if error is not None:
+                self.errors.append((position, error))
+            self._release()
+        if self.findings is not None:
+            _refuse(self.findings, [])
+        if self.errors:
+            raise min(self.errors, key=lambda e: e[0])[1]
+        assert self.findings is not None and all(self.complete)
+        return self._validated(), self.findings
+
+    def _landed(self, position: tuple[int, ...], result: Any) -> None:
+        index = position[0]
+        if index < 0:
+            self.findings = result
+            return
+        emitter = self.found[index]
         if emitter.per_policy:
-            template = current.part(())
-            for part_files, part_problems in parallel.map_chunks(_emit_part, ctx.policyset.policies, emitter, template):
-                _add(files, part_files, emitter)
-                problems += part_problems
-            checked_in_parts.append(emitter.name)
-            continue
+            files, facts, problems = result
+            self.parts[index].append((position[2], files, facts, problems))
+            return
+        if result is None:  # it reads the files before it: made here, once they are all there
+            return
+        files, facts, problems, checked = result
+        self._publish(index, files, facts)
+        self.problems[index] = problems
+        self.checked[index] = checked
+
+    def _release(self) -> None:
+        """Queue (or do here) whatever can start now."""
+        if not self.lint_started:
+            self.lint_started = True
+            self.ready.append(((0, -1), _task_lint, (), (-1,)))
+        for index, emitter in enumerate(self.found):
+            if self.complete[index] or not self._facts_ready(index):
+                continue
+            if emitter.per_policy:
+                if not self.started[index]:
+                    self.started[index] = True
+                    self._queue_parts(index)
+                elif len(self.parts[index]) == self.chunks[index] and not self.inflight_for(index):
+                    if emitter.finish is None or self.findings is not None:
+                        self._in_process(index, self._finish)
+            elif self.findings is not None:
+                if not self.started[index]:
+                    self.started[index] = True
+                    rank = 0 if emitter.provides else 1
+                    self.ready.append(((rank, 1, index), _task_whole, (index, self._facts(index), self.findings), (index, 0, 0)))
+                elif not self.inflight_for(index) and all(self.complete[:index]):
+                    self._in_process(index, self._make_here)
+
+    def _queue_parts(self, index: int) -> None:
+        policies = len(self.ctx.policyset.policies)
+        pieces = max(1, min(self.executor.count * 4, policies // 8)) if self.executor.count > 1 else 1
+        size = -(-policies // pieces) if policies else 1
+        facts = self._facts(index)
+        rank = 0 if self.found[index].provides else 1
+        starts = range(0, policies, size) if policies else range(1)
+        self.chunks[index] = len(starts)
+        for chunk, start in enumerate(starts):
+            self.ready.append(((rank, 2, index, chunk), _task_part, (index, start, start + size, facts), (index, 0, chunk)))
+
+    def inflight_for(self, index: int) -> bool:
+        return any(position[0] == index for position in self.inflight.values()) or any(
+            task[3][0] == index for task in self.ready
+        )
+
+    def _facts_ready(self, index: int) -> bool:
+        return all(self.complete[j] for j in range(index) if self.found[j].provides)
+
+    def _facts(self, index: int) -> dict[str, Any]:
+        """The facts of the formats before ``index``, as a build in one process has them."""
+        facts: dict[str, Any] = {}
+        for earlier in self.published[:index]:
+            facts.update(earlier)
+        return facts
+
+    # -- work done in this process -------------------------------------------------------------
+
+    def _in_process(self, index: int, step: Callable[[int], None]) -> None:
+        if self.errors and (index,) > min(self.errors, key=lambda e: e[0])[0]:
+            self.complete[index] = True  # not reached: an earlier format failed
+            return
+        try:
+            step(index)
+        except (InputError, ArtifactError) as exc:
+            self.errors.append(((index, 1, 0), exc))
+            self.complete[index] = True
+
+    def _finish(self, index: int) -> None:
+        emitter = self.found[index]
+        parts = sorted(self.parts[index], key=lambda part: part[0])
+        for _, files, _, problems in parts:
+            _add(self.own[index], files, emitter)
+            self.problems[index] += problems
+        if emitter.finish is None:
+            self.parts[index] = []
+            self.complete[index] = True
+            return
+        current = Context(
+            self.ctx.policyset, self.ctx.moment, self.ctx.catalog, self.ctx.matrix, self.findings,
+            self.ctx.out_dir, self.ctx.zip, _Unseen(), self._facts(index),
+        )
+        self.parts[index] = []
+        emitted = emitter.finish(current, [facts for _, _, facts, _ in parts])
+        self._publish(index, emitted.files, emitted.facts)
+
+    def _make_here(self, index: int) -> None:
+        emitter = self.found[index]
+        current = Context(
+            self.ctx.policyset, self.ctx.moment, self.ctx.catalog, self.ctx.matrix, self.findings,
+            self.ctx.out_dir, self.ctx.zip, self._files_before(index), self._facts(index),
+        )
         emitted = emitter.emit(current)
-        _add(files, emitted.files, emitter)
-        facts.update(emitted.facts)
-        missing = set(emitter.provides) - set(emitted.facts)
+        self._publish(index, emitted.files, emitted.facts)
+
+    def _publish(self, index: int, files: dict[str, bytes], facts: dict[str, Any]) -> None:
+        emitter = self.found[index]
+        _add(self.own[index], files, emitter)
+        missing = set(emitter.provides) - set(facts)
         if missing:
             raise ArtifactError(f"format {emitter.name!r} did not provide {', '.join(sorted(missing))}")
-    problems += formats.validate(Artifacts(files), found, skip=checked_in_parts)
-    if problems:
-        raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
-    return files
+        undeclared = set(facts) - set(emitter.provides)
+        if undeclared:
+            raise ArtifactError(f"format {emitter.name!r} published {', '.join(sorted(undeclared))}, which it does not declare in provides")
+        self.published[index] = facts
+        self.complete[index] = True
+
+    def _files_before(self, index: int) -> dict[str, bytes]:
+        """Every file of the formats before ``index``, in registry order."""
+        while self.merged_upto < index:
+            self.merged.update(self.own[self.merged_upto])
+            self.own[self.merged_upto] = {}
+            self.merged_upto += 1
+        return self.merged
+
+    def _validated(self) -> dict[str, bytes]:
+        """Every file, after the validators that still had to run (on all of them)."""
+        files = self._files_before(len(self.found))
+        everything = Artifacts(files)
+        problems: list[Problem] = []
+        for index, emitter in enumerate(self.found):
+            problems += self.problems[index]
+            rest = tuple(v for v in emitter.validators[self.checked[index]:] if v.whole or not emitter.per_policy)
+            if rest:
+                problems += formats.validate(everything, [dataclasses.replace(emitter, validators=rest)])
+        if problems:
+            raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
+        return files
 
 
 def _add(files: dict[str, bytes], new: dict[str, bytes], emitter: Emitter) -> None:
@@ -154,14 +439,6 @@ def _add(files: dict[str, bytes], new: dict[str, bytes], emitter: Emitter) -> No
         if path in files:
             raise ArtifactError(f"format {emitter.name!r} wrote {path} a second time")
         files[path] = data
-
-
-def _emit_part(policies: tuple[Policy, ...], emitter: Emitter, template: Context) -> tuple[dict[str, bytes], list[Problem]]:
-    """One per-policy emitter on some policies, and what its validators found (run in a
-    worker for big builds: the emitter travels by value, its functions by name)."""
-    with _cyclic_gc_paused():
-        files = emitter.emit(template.part(policies)).files
-        return files, formats.validate(Artifacts(files), [emitter])
 
 
 def build(

@@ -131,10 +131,16 @@ class Artifacts:
 
 @dataclass(frozen=True)
 class Validator:
-    """One check. ``what`` says in a line what it checks (docs/architecture.md lists them)."""
+    """One check. ``what`` says in a line what it checks (docs/architecture.md lists them).
+
+    ``whole``: for a per-policy format, a check that needs the whole build (a listing of
+    every policy); the build runs it once, on every file, after all emitters. The other
+    validators of a per-policy format run on each part, where it was made.
+    """
 
     what: str
     check: Callable[[Artifacts], list[Problem]]
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,10 @@ class Emitter:
     ``owns``: the paths it writes, each a folder (``"gpo/"``) or a file (``"rules.json"``);
     no two emitters own the same path. ``per_policy``: ``emit`` may run on any subset of
     the policies (in worker processes), the parts' files never overlap, and its validators
-    need only the part's files.
+    need only the part's files (except those marked ``whole``). ``finish``: for a
+    per-policy format, what it writes once for all policies (a listing of them), made in
+    the build's own process from the facts each part published, in policy order; it
+    returns those files and the facts the format ``provides``.
     """
 
     name: str
@@ -165,6 +174,7 @@ class Emitter:
     provides: tuple[str, ...] = ()
     per_policy: bool = False
     check_policy: Callable[[Policy], list[Unexpressible]] | None = None
+    finish: Callable[[Context, Sequence[Mapping[str, Any]]], Emitted] | None = None
 
     def owns_path(self, path: str) -> bool:
         return any(path.startswith(own) if own.endswith("/") else path == own for own in self.owns)

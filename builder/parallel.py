@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
@@ -40,16 +41,22 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 def jobs(items: int) -> int:
     """How many processes to use for ``items`` pieces of work."""
+    if not _configured() and items < THRESHOLD:
+        return 1
+    return max(1, min(allowed(), items))
+
+
+def allowed() -> int:
+    """How many processes may work at once: ``CMFW_JOBS``, else the CPUs (at most 8)."""
+    configured = _configured()
+    return int(configured) if configured else min(os.cpu_count() or 1, 8)
+
+
+def _configured() -> str:
     configured = os.environ.get("CMFW_JOBS", "").strip()
     if configured and not (digits(configured) and 1 <= int(configured) <= 1024):
         raise InputError(f"CMFW_JOBS: {configured!r} is not a number of processes (1 to 1024; 1 turns workers off)")
-    if configured:
-        wanted = int(configured)
-    else:
-        if items < THRESHOLD:
-            return 1
-        wanted = min(os.cpu_count() or 1, 8)
-    return max(1, min(wanted, items))
+    return configured
 
 
 def map_chunks(func: Callable[..., R], items: Sequence[T], *args: Any) -> list[R]:
@@ -84,6 +91,113 @@ def map_chunks(func: Callable[..., R], items: Sequence[T], *args: Any) -> list[R
             raise ArtifactError(value)
         results.append(value)
     return results
+
+
+class Workers:
+    """Worker processes for one piece of work made of many tasks, started once.
+
+    ``shared`` is what every task may read (:func:`shared`): forked workers inherit it
+    without a copy, so a task carries only a few numbers. :meth:`submit` queues
+    ``func(*args)`` (a module-level function); :meth:`next` waits for any task to end
+    and returns ``(ticket, result)``. A library error in a task comes back as the same
+    kind of error from :meth:`next`; Ctrl-C, SIGTERM or any failure while the workers run
+    stops them, as :func:`map_chunks` does.
+    """
+
+    def __init__(self, count: int, shared: Any) -> None:
+        global _SHARED
+        _SHARED = shared
+        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+        with _stop_signals_blocked():
+            self._pool = context.Pool(count, initializer=_worker_init, initargs=(shared,))
+        self._done: queue.SimpleQueue[tuple[int, bool, Any]] = queue.SimpleQueue()
+        self._tickets = 0
+        self.count = count
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        global _SHARED
+        _SHARED = None
+        if kind is None:
+            self._pool.close()
+            self._pool.join()
+        else:
+            _stop(self._pool)
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> int:
+        self._tickets += 1
+        ticket = self._tickets
+        self._pool.apply_async(
+            _guarded, (func, *args),
+            callback=lambda result: self._done.put((ticket, True, result)),
+            error_callback=lambda error: self._done.put((ticket, False, error)),
+        )
+        return ticket
+
+    def next(self) -> tuple[int, BaseException | None, Any]:
+        """The next task to end: ``(ticket, None, result)``, or ``(ticket, error, None)`` for
+        a library error (an :class:`InputError` or :class:`ArtifactError`, as raised in the
+        task). Any other exception in a task is raised here."""
+        while True:
+            try:
+                ticket, ok, result = self._done.get(timeout=0.5)  # a timeout: signals get through
+            except queue.Empty:
+                continue
+            if not ok:
+                raise result
+            return (ticket, *outcome(result))
+
+
+class Inline:
+    """:class:`Workers`' interface, in this process: each task runs when it is submitted.
+    A build that is too small for workers goes through the same steps, in the same order."""
+
+    count = 1
+
+    def __init__(self, shared: Any) -> None:
+        self._shared = shared
+        self._results: list[tuple[int, tuple[str, Any]]] = []
+        self._tickets = 0
+
+    def __enter__(self) -> Inline:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        pass
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> int:
+        global _SHARED
+        self._tickets += 1
+        before, _SHARED = _SHARED, self._shared
+        try:
+            self._results.append((self._tickets, _guarded(func, *args)))
+        finally:
+            _SHARED = before
+        return self._tickets
+
+    def next(self) -> tuple[int, BaseException | None, Any]:
+        ticket, result = self._results.pop(0)
+        return (ticket, *outcome(result))
+
+
+def outcome(result: tuple[str, Any]) -> tuple[BaseException | None, Any]:
+    """What :func:`_guarded` sent back: ``(None, value)``, or ``(error, None)``."""
+    kind, value = result
+    if kind == "input":
+        return InputError(value), None
+    if kind == "artifact":
+        return ArtifactError(value), None
+    return None, value
+
+
+_SHARED: Any = None
+
+
+def shared() -> Any:
+    """What the :class:`Workers` running this task share (see there)."""
+    return _SHARED
 
 
 @contextmanager
@@ -131,22 +245,24 @@ def _give_up() -> None:
     os._exit(130)
 
 
-def _worker_init() -> None:
+def _worker_init(state: Any = None) -> None:
     # Ctrl-C reaches every process of the terminal's group; the parent alone decides
     # what happens (it stops the workers), so the workers print no traceback of their own.
     # SIGTERM kills a worker outright (the parent's handler, inherited by fork, would
     # raise in the worker). Both were blocked across the fork: unblock them now.
+    global _SHARED
+    _SHARED = state
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
-def _guarded(func: Callable[..., Any], chunk: tuple[Any, ...], *args: Any) -> tuple[str, Any]:
+def _guarded(func: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     # Exceptions cross the process boundary by pickling their constructor arguments,
     # which would lose an InputError's problems: send them back as data instead.
     try:
-        return "ok", func(chunk, *args)
+        return "ok", func(*args)
     except InputError as exc:
         return "input", list(exc.problems) or str(exc)
     except ArtifactError as exc:

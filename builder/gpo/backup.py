@@ -51,16 +51,26 @@ def backup_id(policy: Policy, pol: bytes) -> str:
 def emit_backups(policyset: PolicySet, moment: datetime) -> tuple[dict[str, bytes], dict[str, str]]:
     """Every file of the backup root (paths relative to the build root), and the backup
     ID of each policy (by policy key)."""
+    files, instances = emit_backup_folders(policyset, moment)
+    files[f"{ROOT}/manifest.xml"] = manifest_xml(instances)
+    return files, {key: bid for key, bid, _ in instances}
+
+
+#: What a backup folder contributes to manifest.xml: (policy key, backup ID, <BackupInst> fields).
+Instance = tuple[str, str, tuple[Element, ...]]
+
+
+def emit_backup_folders(policyset: PolicySet, moment: datetime) -> tuple[dict[str, bytes], list[Instance]]:
+    """The backup folder and LGPO text of each policy (any subset of the policies: a big
+    build makes them in worker processes), and what manifest.xml says of each."""
     files: dict[str, bytes] = {}
-    ids: dict[str, str] = {}
-    instances = []
+    instances: list[Instance] = []
     for policy in policyset.policies:
         encoded = encode_policy(policy)
         pol = registrypol.encode(encoded.entries)
         bid = backup_id(policy, pol)
-        ids[policy.key] = bid
         fields = _backup_inst(policyset.domain, policy, bid, moment)
-        instances.append(el("BackupInst", *fields))
+        instances.append((policy.key, bid, tuple(fields)))
         folder = f"{ROOT}/{bid}"
         files[f"{folder}/Backup.xml"] = _backup_xml(policyset.domain, policy)
         files[f"{folder}/bkupInfo.xml"] = (str(el("BackupInst", *fields, attrs={"xmlns": NS_MANIFEST})) + "\r\n").encode("utf-8")
@@ -68,9 +78,17 @@ def emit_backups(policyset: PolicySet, moment: datetime) -> tuple[dict[str, byte
         files[f"{folder}/{POL_LOCATION}"] = pol
         header = f"; LGPO-style text of {folder}/{POL_LOCATION} (policy {policy.key}), written by cmfw for review; registry.pol is what Windows applies."
         files[f"{TWINS}/{policy.key}.txt"] = lgpotext.encode(encoded.entries, header=header)
-    manifest = el("Backups", *instances, attrs={"xmlns": NS_MANIFEST, "xmlns:mfst": NS_MANIFEST, "mfst:version": "1.0"})
-    files[f"{ROOT}/manifest.xml"] = str(manifest).encode("utf-8")
-    return files, ids
+    return files, instances
+
+
+def manifest_xml(instances: list[Instance]) -> bytes:
+    """``manifest.xml``: one <BackupInst> per backup folder, in policy order."""
+    manifest = el(
+        "Backups",
+        *(el("BackupInst", *fields) for _, _, fields in instances),
+        attrs={"xmlns": NS_MANIFEST, "xmlns:mfst": NS_MANIFEST, "mfst:version": "1.0"},
+    )
+    return str(manifest).encode("utf-8")
 
 
 def _backup_inst(domain: str, policy: Policy, bid: str, moment: datetime) -> list[Element]:

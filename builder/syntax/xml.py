@@ -26,6 +26,8 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*(?::[A-Za-z_][A-Za-z0-9_.\-]*)?")
 
 MAX_XML_BYTES = 64 * 1024 * 1024
+#: Names already found to be XML names (code uses a few dozen, over and over).
+_NAMES_SEEN: set[str] = set()
 
 
 # -- escaping ------------------------------------------------------------------------------------
@@ -38,13 +40,22 @@ def _check(value: str) -> str:
     return value
 
 
+#: What makes text or an attribute value more than itself: markup to escape, or a refusal.
+_PLAIN_TEXT = re.compile("[^&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]*")
+_PLAIN_ATTR = re.compile("[^&<>\"\x00-\x1f\ud800-\udfff\ufffe\uffff]*")
+
+
 def text(value: str) -> str:
     """Element content."""
+    if _PLAIN_TEXT.fullmatch(value):  # most values: nothing to escape (a build writes millions)
+        return value
     return _check(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def attr(value: str) -> str:
     """A double-quoted attribute value (line breaks kept as character references)."""
+    if _PLAIN_ATTR.fullmatch(value):
+        return value
     return (
         text(value).replace('"', "&quot;").replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#9;")
     )
@@ -89,8 +100,10 @@ class Element:
 
     def __post_init__(self) -> None:
         for name in (self.tag, *(k for k, _ in self.attributes)):
-            if not _NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not an XML name")
+            if name not in _NAMES_SEEN:
+                if not _NAME.fullmatch(name):
+                    raise ValueError(f"{name!r} is not an XML name")
+                _NAMES_SEEN.add(name)
 
     def start(self) -> str:
         return "<" + self.tag + "".join(f' {k}="{attr(v)}"' for k, v in self.attributes)
@@ -114,20 +127,45 @@ def _child(child: Child) -> str:
 
 def serialize(element: Element) -> Markup:
     """The element as written: no whitespace added (children bring their own)."""
+    out: list[str] = []
+    _write(element, out)
+    return Markup("".join(out))
+
+
+def _write(element: Element, out: list[str]) -> None:
+    # Pieces into one list, joined once: a document is tens of thousands of elements.
     if not element.children:
-        return Markup(element.start() + (" />" if element.space_before_slash else "/>"))
-    return Markup(element.start() + ">" + "".join(_child(c) for c in element.children) + f"</{element.tag}>")
+        out.append(element.start() + (" />" if element.space_before_slash else "/>"))
+        return
+    out.append(element.start() + ">")
+    for child in element.children:
+        if isinstance(child, Element):
+            _write(child, out)
+        else:
+            out.append(str(child) if isinstance(child, Markup) else text(child))
+    out.append(f"</{element.tag}>")
 
 
 def indented(element: Element, *, indent: str = "  ", newline: str = "\r\n", depth: int = 0) -> Markup:
     """One element per line, children indented: an element with only text stays on its line."""
+    lines: list[str] = []
+    _indent(element, indent, depth, lines)
+    return Markup(newline.join(lines))
+
+
+def _indent(element: Element, indent: str, depth: int, lines: list[str]) -> None:
     pad = indent * depth
-    if not any(isinstance(c, Element) for c in element.children):
-        return Markup(pad + serialize(element))
-    if not all(isinstance(c, Element) for c in element.children):
+    children = element.children
+    elements = sum(1 for c in children if isinstance(c, Element))
+    if not elements:
+        lines.append(pad + serialize(element))
+        return
+    if elements != len(children):
         raise ValueError(f"<{element.tag}> mixes elements and text; it cannot be indented")
-    inner = [indented(c, indent=indent, newline=newline, depth=depth + 1) for c in element.children]  # type: ignore[arg-type]
-    return Markup(newline.join([pad + element.start() + ">", *inner, pad + f"</{element.tag}>"]))
+    lines.append(pad + element.start() + ">")
+    for child in children:
+        _indent(child, indent, depth + 1, lines)  # type: ignore[arg-type]
+    lines.append(pad + f"</{element.tag}>")
 
 
 def document(parts: Iterable[Child], newline: str = "") -> str:
