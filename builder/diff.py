@@ -15,11 +15,12 @@ turn it into text or the documented JSON (``cmfw-diff/1``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .read import GpoContent, kind_of, read_backups, read_path
+from .read import GpoContent, kind_of, read_path
 from .model import GpoLink, Rule, profile_rank, rule_to_dict
 from .package.manifest import MANIFEST
 from .syntax.plaintext import plural
@@ -94,15 +95,43 @@ def load_side(path: str | Path) -> Side:
     if text in _EMPTY:
         return Side(text, "empty", ())
     p = Path(text)
-    if text == "-" or (p.is_file() and p.suffix.lower() in MATRIX_SUFFIXES):
-        from .build import render
-
-        result = render(text if text == "-" else p)
-        gpo = {rel[4:]: data for rel, data in result.files.items() if rel.startswith("gpo/")}
-        links = {pol.name: pol.links for pol in result.policyset.policies}
-        return Side(text, "matrix", tuple(read_backups(gpo, text)), links)
+    if _is_matrix(text):
+        return _matrix_side(text)
     kind = kind_of(p)
     return Side(text, kind, tuple(read_path(p)), _build_links(p) if kind == "build" else None)
+
+
+def _is_matrix(text: str) -> bool:
+    p = Path(text)
+    return text == "-" or (p.is_file() and p.suffix.lower() in MATRIX_SUFFIXES)
+
+
+def _matrix_side(text: str) -> Side:
+    """A matrix as the GPOs a build of it holds, without building it: its policies resolved
+    (the matrix checked as far as rules need: schema and meaning; lint's verdicts are for
+    ``validate`` and ``build``), each encoded as its registry.pol's entries and read back as
+    a backup's would be (registry.pol's codec round-trips, so the rules are the same)."""
+    from .catalog import load_catalog
+    from .gpo.backup import backup_id
+    from .matrix import load_matrix
+    from .registry import registrypol
+    from .registry.policyfile import encode_policy, read_entries
+    from .resolve import resolve
+
+    catalog = load_catalog()
+    policyset = resolve(load_matrix(text, catalog), catalog)
+    found = []
+    for policy in policyset.policies:
+        encoded = encode_policy(policy)
+        bid = backup_id(policy, registrypol.encode(encoded.entries))
+        fw = read_entries(encoded.entries)
+        found.append(GpoContent(
+            os.path.join(text, bid), policy.name, policy.gpo_guid, bid, fw.policy_version, fw.rules,
+            fw.rule_versions, fw.profile_settings, fw.problems,
+        ))
+    found.sort(key=lambda content: content.backup_id)  # the order of a backup root's folders
+    links = {policy.name: policy.links for policy in policyset.policies}
+    return Side(text, "matrix", tuple(found), links)
 
 
 def _build_links(root: Path) -> dict[str, tuple[GpoLink, ...]] | None:
@@ -119,11 +148,34 @@ def _build_links(root: Path) -> dict[str, tuple[GpoLink, ...]] | None:
 
 
 def diff_paths(a: str | Path, b: str | Path, labels: tuple[str, str] | None = None) -> Diff:
-    """Compare two paths; ``labels`` replace the paths in the output (git's temp files)."""
-    left, right = load_side(a), load_side(b)
+    """Compare two paths; ``labels`` replace the paths in the output (git's temp files).
+
+    Two matrices are read at the same time, in two worker processes when workers are
+    allowed (``CMFW_JOBS``) and neither is standard input.
+    """
+    left, right = _load_both(str(a), str(b))
     if labels:
         left, right = replace(left, path=labels[0]), replace(right, path=labels[1])
     return diff_sides(left, right)
+
+
+def _load_both(a: str, b: str) -> tuple[Side, Side]:
+    from . import parallel
+
+    if not (_is_matrix(a) and _is_matrix(b)) or "-" in (a, b) or parallel.allowed() < 2:
+        return load_side(a), load_side(b)
+    with parallel.Workers(2, None) as workers:
+        tickets = {workers.submit(load_side, a): 0, workers.submit(load_side, b): 1}
+        sides: list[Side | None] = [None, None]
+        errors: list[BaseException | None] = [None, None]
+        for _ in range(2):
+            ticket, error, side = workers.next()
+            sides[tickets[ticket]], errors[tickets[ticket]] = side, error
+    for error in errors:  # side A's error first, as when they are read one after the other
+        if error is not None:
+            raise error
+    assert sides[0] is not None and sides[1] is not None
+    return sides[0], sides[1]
 
 
 def diff_sides(a: Side, b: Side) -> Diff:

@@ -99,11 +99,104 @@ def ecma_regex(pattern: str) -> str:
 
 
 def schema_problems(doc: Document, schema_name: str) -> list[Problem]:
-    """Every way ``doc.data`` breaks the schema, one problem each, in file order."""
+    """Every way ``doc.data`` breaks the schema, one problem each, in file order.
+
+    A matrix of many policies that differ in little but their names is checked with
+    each distinct policy once (:func:`_valid_by_shape`); when that finds anything, the
+    whole document is checked again, so the problems are exactly those of a full check.
+    """
+    if _valid_by_shape(doc.data, schema_name):
+        return []
     problems: list[Problem] = []
     for error in validator(schema_name).iter_errors(doc.data):
         problems.extend(_translate(doc, error))
     return sorted(set(problems), key=lambda p: (p.line, p.column, p.path, p.message))
+
+
+#: Keywords of an array, and of its items, under which items can be checked one by one and
+#: a field that no other keyword mentions can be checked on its own.
+_ARRAY_KEYWORDS = {"type", "minItems", "items", "description", "title"}
+_ITEM_KEYWORDS = {"type", "additionalProperties", "required", "properties", "description", "title"}
+
+
+def _valid_by_shape(data: object, schema_name: str) -> bool:
+    """Whether ``data`` passes, checking each distinct item of a repeated array once.
+
+    For an array whose schema says nothing across items (no ``uniqueItems``, no
+    ``contains``) and whose items are objects constrained only by their properties,
+    items that are equal but for their free-standing fields (a policy's ``name`` and
+    ``id``) pass or fail alike. Those fields are checked on their own; the document is
+    checked with one item per shape. ``False`` means: check it in full.
+    """
+    arrays = _repeated_arrays(schema_name)
+    if not arrays or not isinstance(data, dict):
+        return False
+    reduced = dict(data)
+    for name, fields in arrays.items():
+        items = data.get(name)
+        if not isinstance(items, list) or len(items) < 8 or not all(isinstance(i, dict) for i in items):
+            continue
+        field_validators = {f: _field_validator(schema_name, name, f) for f in fields}
+        shapes: dict[str, dict[str, Any]] = {}
+        for item in items:
+            for field, check in field_validators.items():
+                if field in item and not check.is_valid(item[field]):
+                    return False
+            stand_in = {k: (_STAND_INS[k] if k in fields else v) for k, v in item.items()}
+            try:
+                shapes.setdefault(json.dumps(stand_in, sort_keys=True), stand_in)
+            except (TypeError, ValueError):
+                return False
+        reduced[name] = list(shapes.values())
+    if all(reduced.get(name) is data.get(name) for name in arrays):
+        return False  # nothing repeated enough to be worth it
+    return bool(validator(schema_name).is_valid(reduced))
+
+
+#: What stands in for a free-standing field while the rest of an item is checked: a value
+#: every such field accepts (the field itself is checked on its own).
+_STAND_INS = {"name": "x", "id": "x"}
+
+
+@functools.cache
+def _repeated_arrays(schema_name: str) -> dict[str, tuple[str, ...]]:
+    """Top-level arrays of the schema whose items may be checked by shape, with the
+    fields of an item that stand on their own (only ``name`` and ``id`` here)."""
+    schema = load_schema(schema_name)
+    out: dict[str, tuple[str, ...]] = {}
+    for name, sub in schema.get("properties", {}).items():
+        if not isinstance(sub, dict) or set(sub) - _ARRAY_KEYWORDS or sub.get("type") != "array":
+            continue
+        item = _resolve(schema, sub.get("items"))
+        if not isinstance(item, dict) or set(item) - _ITEM_KEYWORDS or item.get("type") != "object":
+            continue
+        properties = item.get("properties", {})
+        fields = tuple(f for f in _STAND_INS if f in properties and _standalone(schema, properties[f]))
+        if fields:
+            out[name] = fields
+    return out
+
+
+def _standalone(schema: dict[str, Any], sub: object) -> bool:
+    """A field schema that constrains a string by itself (and accepts its stand-in)."""
+    sub = _resolve(schema, sub)
+    if not isinstance(sub, dict) or set(sub) - {"type", "minLength", "maxLength", "pattern", "description", "x-message"}:
+        return False
+    return bool(validator_class(schema)(sub).is_valid("x"))
+
+
+def _resolve(schema: dict[str, Any], sub: object) -> object:
+    if isinstance(sub, dict) and set(sub) == {"$ref"} and str(sub["$ref"]).startswith("#/$defs/"):
+        return schema.get("$defs", {}).get(str(sub["$ref"])[len("#/$defs/"):])
+    return sub
+
+
+@functools.cache
+def _field_validator(schema_name: str, array: str, field: str) -> Any:
+    schema = load_schema(schema_name)
+    item = _resolve(schema, schema["properties"][array]["items"])
+    assert isinstance(item, dict)
+    return validator_class(schema)(_resolve(schema, item["properties"][field]))
 
 
 def json_problems(path: str, doc: object, schema_name: str) -> list[Problem]:
