@@ -31,6 +31,7 @@ with the missing fact named, unless :class:`Environment` supplies it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence, Union
@@ -156,7 +157,7 @@ def decide(
     """What the firewall does with ``connection``, given the policy's ``rules`` and
     profile ``settings`` (registry form, as a GPO carries them)."""
     try:
-        remote = ipaddress.ip_address(connection.remote_address)
+        remote = _ip(connection.remote_address)
     except ValueError:
         raise ValueError(f"{connection.remote_address!r} is not an IP address") from None
     if remote.is_loopback:
@@ -165,9 +166,12 @@ def decide(
     setting = _profile_settings(settings, profile)
     if setting.get("EnableFirewall", 1) == 0:
         return Decision(ALLOWED, f"the firewall is off on the {profile} profile (EnableFirewall = 0)")
-    matches = [_match(rule, connection, environment) for rule in rules]
+    # A rule for the other direction or another protocol can neither decide nor be a near
+    # miss: only the others are looked at.
+    matches = [_match(rule, connection, environment) for rule in _same_traffic(rules, connection)]
     if setting.get("AllowLocalPolicyMerge", 1) != 0:
-        matches += [_match(rule, connection, environment, local=True) for rule in environment.local_rules]
+        local = _same_traffic(environment.local_rules, connection)
+        matches += [_match(rule, connection, environment, local=True) for rule in local]
     applicable = [m for m in matches if m.rule.enabled]
 
     blocks = [m for m in applicable if m.rule.action == "Block"]
@@ -187,6 +191,10 @@ def decide(
     merge = "" if setting.get("AllowLocalPolicyMerge", 1) != 0 else "; local rules are ignored (AllowLocalPolicyMerge = 0)"
     return Decision(verdict, f"no rule matches; the {profile} profile's default {words} action is {default}{merge}",
                     near=_near(matches))
+
+
+def _same_traffic(rules: Iterable[Rule], c: Connection) -> list[Rule]:
+    return [r for r in rules if r.direction == c.direction and (r.protocol is None or r.protocol == c.protocol)]
 
 
 def _profile_settings(settings: Sequence[ProfileSetting], profile: str) -> dict[str, int | str]:
@@ -230,12 +238,37 @@ def match(rule: Rule, connection: Connection, environment: Environment = Environ
     return _match(rule, connection, environment)
 
 
+#: Verdicts of :func:`_judge` by what a rule says (not its name or ID), the connection and the
+#: environment: a build decides the same scenarios against the same rules of many policies.
+_JUDGED: dict[tuple[object, ...], tuple[bool | None, str, str, bool]] = {}
+_ENVIRONMENTS: dict[int, Environment] = {}  # keeps each id() in a key pointing at its object
+_MAX_JUDGED = 1 << 16
+
+
 def _match(rule: Rule, c: Connection, env: Environment, *, local: bool = False) -> Match:
+    key = (
+        rule.direction, rule.action, rule.protocol, rule.local_ports, rule.remote_ports, rule.local_addresses,
+        rule.remote_addresses, rule.icmp_types, rule.program, rule.service, rule.profiles, rule.edge_traversal,
+        rule.extra, c, id(env),
+    )
+    found = _JUDGED.get(key)
+    if found is None:
+        if len(_JUDGED) >= _MAX_JUDGED:
+            _JUDGED.clear()
+            _ENVIRONMENTS.clear()
+        _ENVIRONMENTS[id(env)] = env
+        found = _JUDGED[key] = _judge(rule, c, env)
+    return Match(rule, found[0], found[1], local, found[2], found[3])
+
+
+def _judge(rule: Rule, c: Connection, env: Environment) -> tuple[bool | None, str, str, bool]:
+    """Whether the rule matches, why not (or what is unknown), the one condition that fails
+    when only one does, and whether another one was undecided."""
     # Cheap structural conditions first; "(...)" marks a mismatch not worth naming as "near".
     if rule.direction != c.direction:
-        return Match(rule, False, "(direction)", local)
+        return False, "(direction)", "", False
     if rule.protocol is not None and rule.protocol != c.protocol:
-        return Match(rule, False, f"(protocol {rule.protocol_name})", local)
+        return False, f"(protocol {rule.protocol_name})", "", False
     checks = (
         ("profile", _profile(rule, c)),
         ("local port", _ports(rule.local_ports, c.local_port, "local port", rule)),
@@ -251,13 +284,13 @@ def _match(rule: Rule, c: Connection, env: Environment, *, local: bool = False) 
     failed = [(name, why) for name, (ok, why) in checks if ok is False]
     if len(failed) == 1:
         uncertain = any(ok is None for _, (ok, _) in checks)
-        return Match(rule, False, failed[0][1], local, failed[0][0], uncertain)
+        return False, failed[0][1], failed[0][0], uncertain
     if failed:
-        return Match(rule, False, "(" + "; ".join(why for _, why in failed) + ")", local)
+        return False, "(" + "; ".join(why for _, why in failed) + ")", "", False
     unknown = [why for _, (ok, why) in checks if ok is None]
     if unknown:
-        return Match(rule, None, "; ".join(unknown), local)
-    return Match(rule, True, "", local)
+        return None, "; ".join(unknown), "", False
+    return True, "", "", False
 
 
 Check = tuple[Union[bool, None], str]
@@ -322,7 +355,7 @@ def _addresses(entries: tuple[str, ...], address: str | None, what: str, env: En
         return True, ""
     if address is None:
         return None, f"{what} not given (the rule needs {','.join(entries)})"
-    ip = ipaddress.ip_address(address)
+    ip = _ip(address)
     unknown = []
     for entry in entries:
         if entry in ADDRESS:
@@ -341,11 +374,25 @@ def _addresses(entries: tuple[str, ...], address: str | None, what: str, env: En
 
 
 def _in_entry(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, entry: str) -> bool:
+    version, first, last = _interval(entry)
+    return version == ip.version and first <= int(ip) <= last
+
+
+# A build decides thousands of scenarios against the same few address entries: each entry
+# and each connection's address is parsed once.
+@functools.lru_cache(maxsize=8192)
+def _interval(entry: str) -> tuple[int, int, int]:
+    """An address entry (address, network or range) as its IP version and first and last address."""
     if "-" in entry:
         first, last = (ipaddress.ip_address(x) for x in entry.split("-", 1))
-        return first.version == ip.version and int(first) <= int(ip) <= int(last)
+        return first.version, int(first), int(last)
     net = ipaddress.ip_network(entry, strict=False)
-    return net.version == ip.version and ip in net
+    return net.version, int(net.network_address), int(net.broadcast_address)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(address)
 
 
 def _icmp(rule: Rule, c: Connection) -> Check:
