@@ -74,6 +74,28 @@ def test_a_file_larger_than_the_limit_is_refused_without_reading_it_all(tmp_path
     assert code == 2 and err.strip() == f"{big}: error: larger than 1 MiB; set CMFW_READ_LIMIT_MB to read it"
 
 
+def test_a_mof_beyond_the_mof_limit_is_refused_in_one_line(tmp_path: Path) -> None:
+    from builder.dsc.mof import MAX_MOF_CHARS
+
+    big = tmp_path / "big.mof"
+    big.write_bytes(b"/" + b"*" * MAX_MOF_CHARS + b"/")  # one comment: valid, but too big
+    code, out, err = inspect(big)
+    assert code == 2 and out == ""
+    assert err.strip() == f"{big}: error: is 16.0 MiB of text; cmfw reads MOF documents up to 16 MiB"
+
+
+def test_the_mof_parser_stops_at_the_first_error_without_reading_on(tmp_path: Path) -> None:
+    """Tokens are read as needed: the first problem is reported, not a later character
+    the old tokenizer (which read everything first) would have stopped at."""
+    from builder.dsc.mof import MofError, parse
+
+    with pytest.raises(MofError) as error:
+        parse(";" * 100_000 + "\x01")
+    assert "expected 'instance of' or 'class', found ';'" in error.value.problems[0].message
+    with pytest.raises(MofError, match="property A is set twice"):
+        parse("instance of X\n{\n a = 1;\n A = 2;\n};\n\x01")
+
+
 def test_deep_trees_are_bounded(tmp_path: Path) -> None:
     folder = tmp_path / "deep"
     current = folder

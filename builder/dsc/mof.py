@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Union
+from typing import Iterator, Union
 
 from ..errors import InputError, Problem
 
@@ -206,31 +206,50 @@ def string_spans(text: str) -> list[tuple[int, int]] | None:
     return spans if pos == len(text) else None
 
 
+#: The largest MOF cmfw reads (characters). cmfw's own documents are about 70 KB per
+#: policy; PowerShell's rarely reach a few MB. Bounding the text bounds the document.
+MAX_MOF_CHARS = 16 * 1024 * 1024
+
+
 class _Parser:
+    """Tokens are read as the parser asks for them, never all at once: a 60 MiB file of
+    ``;`` stops at the first one, in constant memory."""
+
     def __init__(self, text: str, file: str) -> None:
-        self.file = file
-        self.tokens: list[tuple[str, str, int]] = []
-        pos, line = 0, 1
+        self.file, self.text = file, text
+        if len(text) > MAX_MOF_CHARS:
+            raise MofError(file, 0, f"is {len(text) / 1048576:.1f} MiB of text; cmfw reads MOF documents up to "
+                           f"{MAX_MOF_CHARS // 1048576} MiB")
+        self.tokens = self._tokens()
+        self.ahead: tuple[str, str, int] | None = None
+        self.last_line = 1
+
+    def _tokens(self) -> Iterator[tuple[str, str, int]]:
+        text, pos, line = self.text, 0, 1
         for match in _TOKEN.finditer(text):
             if match.start() != pos:
                 break  # something no token matches starts at pos
             kind = match.lastgroup or ""
             value = match.group()
             if kind != "space" and kind != "comment":
-                self.tokens.append((kind, value, line))
+                yield kind, value, line
             if "\n" in value:
                 line += value.count("\n")
             pos = match.end()
         if pos != len(text):
-            raise MofError(file, line, f"unexpected character {text[pos]!r}")
-        self.i = 0
+            raise MofError(self.file, line, f"unexpected character {text[pos]!r}")
 
     def peek(self) -> tuple[str, str, int]:
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("eof", "", self.tokens[-1][2] if self.tokens else 1)
+        if self.ahead is None:
+            token = next(self.tokens, None)
+            self.ahead = token if token is not None else ("eof", "", self.last_line)
+            self.last_line = self.ahead[2]
+        return self.ahead
 
     def next(self) -> tuple[str, str, int]:
         token = self.peek()
-        self.i += 1
+        if token[0] != "eof":
+            self.ahead = None
         return token
 
     def expect(self, value: str) -> int:
@@ -273,10 +292,12 @@ class _Parser:
                 raise MofError(self.file, aline, f"expected an alias such as $Name1ref, found {alias!r}")
         self.expect("{")
         inst = MofInstance(class_name, alias, {}, line)
+        seen: set[str] = set()
         while self.peek()[1] != "}":
             name, pline = self.ident("a property name")
-            if name.lower() in {k.lower() for k in inst.properties}:
+            if name.lower() in seen:
                 raise MofError(self.file, pline, f"property {name} is set twice")
+            seen.add(name.lower())
             self.expect("=")
             inst.properties[name] = self.value()
             inst.property_lines[name] = pline
