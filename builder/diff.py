@@ -23,7 +23,7 @@ from typing import Any
 from .read import GpoContent, kind_of, read_path
 from .model import GpoLink, Rule, profile_rank, rule_to_dict
 from .package.manifest import MANIFEST
-from .syntax.plaintext import plural
+from .syntax.plaintext import plural, shown
 
 FORMAT = "cmfw-diff/1"
 MATRIX_SUFFIXES = (".yaml", ".yml")
@@ -330,7 +330,7 @@ def format_diff(diff: Diff) -> str:
         lines.append(
             f"no differences: {plural(len(diff.b.gpos), 'GPO')}, {plural(diff.b.rules, 'rule')}"
         )
-        return "\n".join(lines)
+        return "\n".join(shown(line) for line in lines)
     for p in diff.policies:
         if p.status == "added":
             lines.append(f"+ {p.name}: new GPO, {plural(len(p.added), 'rule')}")
@@ -359,7 +359,7 @@ def format_diff(diff: Diff) -> str:
         ("settings_changed", "profile setting", "changed"), ("links_changed", "link", "changed"),
     ]
     lines.append(", ".join(f"{plural(s[key], noun)} {verb}" for key, noun, verb in counted if s[key]))
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)  # names and paths may come from foreign GPOs
 
 
 def _value(value: Any) -> str:

@@ -288,3 +288,25 @@ def test_check_of_a_missing_output_says_so(tmp_path: Path, runner: CliRunner) ->
     assert result.exit_code == 1
     assert result.stderr == f"cmfw: error: {tmp_path / 'nowhere'}: output directory does not exist; build it with: cmfw build {EXAMPLE} -o {tmp_path / 'nowhere'}\n"
     assert run(runner, "build", EXAMPLE, "-o", tmp_path / "x", "--full").exit_code == 2
+
+
+def test_foreign_names_cannot_drive_the_terminal_or_break_lines_and_tables() -> None:
+    """A rule or GPO name read from someone's backup is shown escaped in text and Markdown."""
+    from builder.diff import Side, diff_sides, format_diff, format_markdown
+    from builder.model import Rule
+    from builder.read import GpoContent
+
+    hostile = "Evil\x1b[2J\nforged line\u202e|cell"
+    rule = Rule(id="R1", name=hostile, direction="In", protocol=6, local_ports=("80",))
+    a = Side("a\x1b]0;title\x07", "backup", (GpoContent("a", hostile, "{G}", "{B}"),))
+    b = Side("b", "backup", (GpoContent("b", hostile, "{G}", "{B}", rules=[rule]),))
+    diff = diff_sides(a, b)
+    text = format_diff(diff)
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert len(text.splitlines()) == 5, text  # head (2), the GPO, its rule, the summary
+    assert "Evil\\x1b[2J\\nforged line\\u202e|cell" in text
+    markdown = format_markdown(diff)
+    # Markdown is read in a browser: control characters are escaped, other text is kept.
+    assert "\x1b" not in markdown and "\nforged line" not in markdown and "forged line" in markdown
+    row = [line for line in markdown.splitlines() if "R1" in line]
+    assert len(row) == 1 and row[0].count("|") - row[0].count("\\|") == 4  # one row, three cells

@@ -10,15 +10,25 @@ which keeps the raw file readable in a diff.
 
 from __future__ import annotations
 
+import re
+
+from .plaintext import shown
+
 #: Inline syntax: code, emphasis, links/images, HTML/autolinks, entities, table cells,
 #: strikethrough, and GitHub's emoji, mentions and issue references.
 SPECIAL = "\\`*_[]<>&|~:@#!"
 _ESCAPE = str.maketrans({c: "\\" + c for c in SPECIAL})
+#: Control characters (C0, DEL, C1): line breaks among them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def text(value: object) -> str:
-    """``value`` as literal Markdown text (see :data:`SPECIAL`)."""
-    return str(value).translate(_ESCAPE)
+    """``value`` as literal Markdown text (see :data:`SPECIAL`), on one line: a line break
+    or another control character shows as its escape (``\\n``), never breaks a table."""
+    raw = str(value)
+    if _CONTROL.search(raw):
+        raw = _CONTROL.sub(lambda m: shown(m.group()), raw)
+    return raw.translate(_ESCAPE)
 
 
 def code(value: object) -> str:
@@ -27,7 +37,7 @@ def code(value: object) -> str:
     (A pipe ends a table cell even inside a code span, in GitHub's tables.)
     """
     raw = str(value)
-    if any(c in raw for c in "`|\r\n") or not raw.strip():
+    if any(c in raw for c in "`|") or _CONTROL.search(raw) or not raw.strip():
         return text(raw)
     return f"`{raw}`"
 
