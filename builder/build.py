@@ -103,6 +103,7 @@ def render(
     out_dir: str | Path | None = None,
     zip: bool = False,
     emitters: Sequence[Emitter] | None = None,
+    progress: Progress | None = None,
 ) -> Build:
     """Validate, emit and check every artifact; nothing is written.
 
@@ -110,7 +111,9 @@ def render(
     and the fixed default; see :mod:`builder.timestamps`. ``out_dir`` is where the
     files are meant to go: build.json records the matrix path relative to it, and
     the zip (``zip=True``) unpacks to a folder of its name. ``emitters`` replaces the
-    registered formats (:func:`builder.formats.emitters`).
+    registered formats (:func:`builder.formats.emitters`). ``progress`` is told, in a
+    few words, what the build is doing each time a part of it is done (``rendering dsc
+    250/1000``); the CLI shows it on a terminal.
 
     A big build runs lint, the per-policy formats (in parts) and the other formats in
     worker processes at once (:class:`_Emission`); the bytes, and the first error, are
@@ -130,8 +133,12 @@ def render(
         count = parallel.jobs(len(policyset.policies))
         shared = _Shared(ctx, found)
         with parallel.Workers(count, shared) if count > 1 else parallel.Inline(shared) as executor:
-            files, findings = _Emission(shared, executor).run()
+            files, findings = _Emission(shared, executor, progress).run()
         return Build(matrix, policyset, files, findings)
+
+
+#: Told what a build is doing, in a few words, as it goes.
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -243,8 +250,10 @@ class _Emission:
     validator's problems, format by format in registry order.
     """
 
-    def __init__(self, shared: _Shared, executor: parallel.Workers | parallel.Inline) -> None:
+    def __init__(self, shared: _Shared, executor: parallel.Workers | parallel.Inline, progress: Progress | None = None) -> None:
         self.ctx, self.found, self.executor = shared.ctx, shared.found, executor
+        self.progress = progress
+        self.rendered = [0] * len(self.found)  # policies done, per per-policy format
         count = len(self.found)
         self.findings: LintReport | None = None
         self.lint_started = False
@@ -301,13 +310,21 @@ class _Emission:
         if emitter.per_policy:
             files, facts, problems = result
             self.parts[index].append((position[2], files, facts, problems))
+            total = len(self.ctx.policyset.policies)
+            self.rendered[index] = min(total, self.rendered[index] + -(-total // max(self.chunks[index], 1)))
+            self._tell(f"rendering {emitter.name} {self.rendered[index]}/{total}")
             return
         if result is None:  # it reads the files before it: made here, once they are all there
             return
+        self._tell(f"rendered {emitter.name}")
         files, facts, problems, checked = result
         self._publish(index, files, facts)
         self.problems[index] = problems
         self.checked[index] = checked
+
+    def _tell(self, what: str) -> None:
+        if self.progress is not None:
+            self.progress(what)
 
     def _release(self) -> None:
         """Queue (or do here) whatever can start now."""
@@ -419,6 +436,7 @@ class _Emission:
 
     def _validated(self) -> dict[str, bytes]:
         """Every file, after the validators that still had to run (on all of them)."""
+        self._tell("checking the artifacts")
         files = self._files_before(len(self.found))
         everything = Artifacts(files)
         problems: list[Problem] = []
@@ -450,15 +468,18 @@ def build(
     timestamp: str | None = None,
     zip: bool = False,
     strict: bool = False,
+    progress: Progress | None = None,
 ) -> Build:
     """Render the matrix and replace ``out_dir`` with the result, atomically.
 
     With ``strict``, open lint warnings fail the build (:class:`LintFailure`, exit 1)
-    before anything is written.
+    before anything is written. ``progress``: as for :func:`render`, and the writing.
     """
-    result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip)
+    result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip, progress=progress)
     if strict and result.lint.warnings:
         raise LintFailure(result.lint.warnings)
+    if progress is not None:
+        progress(f"writing {len(result.files)} files")
     write_tree(Path(out_dir), result.files, force=force)
     return result
 

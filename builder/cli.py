@@ -180,6 +180,33 @@ def say(text: str, err: bool = False) -> None:
         click.echo(text, err=err)
 
 
+class StatusLine:
+    """What a long command is doing, on one line of stderr that each message overwrites,
+    cleared at the end: only on a terminal and without -q (a log or a pipe gets nothing)."""
+
+    def __init__(self) -> None:
+        import shutil
+
+        self.on = sys.stderr.isatty() and not _setting("quiet")
+        self.width = shutil.get_terminal_size((80, 24)).columns if self.on else 0
+        self.shown = False
+
+    def show(self, what: str) -> None:
+        if self.on:
+            line = f"cmfw: {what}"[: max(self.width - 1, 10)]
+            sys.stderr.write(f"\r\x1b[K{line}")
+            sys.stderr.flush()
+            self.shown = True
+
+    def __enter__(self) -> StatusLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:  # before any message that follows, success or error
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 _COLOURS = {"error": "red", "warning": "yellow", "note": "cyan", "ok": "green", "+": "green", "-": "red", "~": "yellow"}
 
 
@@ -373,7 +400,8 @@ def _build(
         return
     if full:
         raise InputError([Problem("--full", message="goes with --check (a build always renders everything)")])
-    result = run_build(matrix, output, force=force, timestamp=timestamp, zip=bool(make_zip), strict=strict)
+    with StatusLine() as status:
+        result = run_build(matrix, output, force=force, timestamp=timestamp, zip=bool(make_zip), strict=strict, progress=status.show)
     if fmt != "text":
         _print_ci(fmt, result.lint.findings)
         lint_summary = ""

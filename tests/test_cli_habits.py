@@ -157,3 +157,47 @@ def test_foreign_control_characters_are_escaped(tmp_path: Path) -> None:
         assert "Evil\\x1b[2J\\r\\nCMFW-Forged: Action=Allow\\u202e" in out
     lines = _run_env({}, "inspect", pol, "--format", "lines")[1].splitlines()
     assert not any(line.startswith("CMFW-Forged") for line in lines)
+
+
+def _run_on_a_terminal(args: list[str]) -> tuple[int, bytes, bytes]:
+    """Run cmfw with stderr on a pseudo-terminal (stdout a pipe): (status, stdout, terminal)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "builder", *args], stdout=subprocess.PIPE, stderr=follower,
+                               env=dict(os.environ, COLUMNS="100"))
+    os.close(follower)
+    seen = b""
+    while True:  # until the child closes its end: EOF (or EIO on Linux)
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = process.communicate()
+    os.close(leader)
+    return process.returncode, out, seen
+
+
+def test_progress_on_a_terminal_only_and_cleared(tmp_path: Path) -> None:
+    code, _, terminal = _run_on_a_terminal(["build", str(EXAMPLE), "-o", str(tmp_path / "out")])
+    assert code == 0
+    assert b"\r\x1b[Kcmfw: rendering gpo" in terminal and b"cmfw: writing" in terminal
+    after = terminal[terminal.rindex(b"cmfw: writing"):]
+    assert after.index(b"\r\x1b[K") < after.index(b"\n")  # the line is cleared before anything else shows
+    # -q: no progress on the terminal either; a pipe never gets it
+    code, _, quiet = _run_on_a_terminal(["-q", "build", str(EXAMPLE), "-o", str(tmp_path / "out")])
+    assert code == 0 and b"rendering" not in quiet
+    piped = subprocess.run([sys.executable, "-m", "builder", "build", str(EXAMPLE), "-o", str(tmp_path / "out")],
+                           capture_output=True)
+    assert piped.returncode == 0 and b"rendering" not in piped.stderr and b"\r" not in piped.stderr
+
+
+def test_progress_is_cleared_before_an_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("version: 1", "version: 1\nbogus: 1", 1), encoding="utf-8")
+    code, _, terminal = _run_on_a_terminal(["build", str(bad), "-o", str(tmp_path / "out")])
+    assert code == 2 and b"bogus" in terminal
+    assert not (tmp_path / "out").exists()
