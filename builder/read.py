@@ -40,10 +40,14 @@ KNOWN = (
 
 
 def _limit(default: int) -> int:
+    """A byte limit, scaled by ``CMFW_READ_LIMIT_MB`` (the per-file limit): the tree limit
+    moves in proportion, so raising one never lowers the other."""
     from .syntax.numbers import digits
 
     raw = os.environ.get("CMFW_READ_LIMIT_MB", "").strip()
-    return int(raw) * 1024 * 1024 if digits(raw) and int(raw) > 0 else default
+    if not (digits(raw) and int(raw) > 0):
+        return default
+    return default * int(raw) * 1024 * 1024 // MAX_FILE
 
 
 @dataclass

@@ -211,3 +211,11 @@ def test_build_json_and_backup_xml_of_any_content_never_crash_check(tmp_path: Pa
         check_path(folder)
     except InputError:
         pass
+
+
+def test_raising_the_read_limit_raises_the_tree_limit_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builder.read as reader
+
+    monkeypatch.setenv("CMFW_READ_LIMIT_MB", "128")
+    assert reader._limit(reader.MAX_FILE) == 128 * 2**20
+    assert reader._limit(reader.MAX_TREE) == 2 * reader.MAX_TREE
