@@ -66,7 +66,7 @@ def map_chunks(func: Callable[..., R], items: Sequence[T], *args: Any) -> list[R
     Library errors raised in a worker come back as the same kind of error.
     """
     count = jobs(len(items))
-    if count <= 1:
+    if count <= 1 or multiprocessing.current_process().daemon:  # a worker starts no workers
         return [func(tuple(items), *args)]
     pieces = count * 2  # smaller pieces even out uneven policies
     size = -(-len(items) // pieces)

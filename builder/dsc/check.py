@@ -28,12 +28,23 @@ V3_CLASSES = {
 
 
 def check_dsc_files(files: Mapping[str, bytes], root: str) -> list[Problem]:
+    """Every DSC document parsed and checked in full (``cmfw check``, the tests). Each
+    file is checked on its own (a MOF with its checksum), so a big build's files are
+    checked in worker processes, in order; the problems are the same either way."""
+    from .. import parallel
+
+    items = [
+        (path, files[path], files.get(path + ".checksum") if path.endswith(".mof") else None)
+        for path in sorted(p for p in files if p.startswith(root + "/"))
+    ]
+    return [problem for chunk in parallel.map_chunks(_check_items, items) for problem in chunk]
+
+
+def _check_items(items: tuple[tuple[str, bytes, bytes | None], ...]) -> list[Problem]:
     problems: list[Problem] = []
-    for path in sorted(p for p in files if p.startswith(root + "/")):
-        data = files[path]
+    for path, data, checksum in items:
         if path.endswith(".mof"):
             problems += check_mof(path, data)
-            checksum = files.get(path + ".checksum")
             if checksum is None:
                 problems.append(Problem(path + ".checksum", message="missing: pull servers need it"))
             elif checksum != hashlib.sha256(data).hexdigest().upper().encode("ascii"):
