@@ -12,6 +12,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ def cmfw() -> str:
 class Timing:
     name: str
     samples: tuple[float, ...]
+    #: Peak resident set size of each run in MiB (the process and its workers' largest).
+    rss: tuple[float, ...] = ()
 
     @property
     def median(self) -> float:
@@ -55,17 +58,31 @@ def interleaved(
     rounds = max(rounds, 5)
     environ = dict(os.environ, **(env or {}))
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    peaks: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, command in cases.items():
             if before is not None:
                 before(name)
-            start = time.perf_counter()
-            done = subprocess.run(list(command), capture_output=True, env=environ)
-            samples[name].append(time.perf_counter() - start)
+            code, elapsed, rss, stderr = _run(command, environ)
+            samples[name].append(elapsed)
+            peaks[name].append(rss)
             wanted = (expect or {}).get(name, (0,))
-            if done.returncode not in wanted or b"Traceback (most recent call last)" in done.stderr:
-                sys.exit(f"benchmarks: {name} exited {done.returncode} (expected {wanted}): {done.stderr.decode(errors='replace')[-400:]}")
-    return {name: Timing(name, tuple(values)) for name, values in samples.items()}
+            if code not in wanted or b"Traceback (most recent call last)" in stderr:
+                sys.exit(f"benchmarks: {name} exited {code} (expected {wanted}): {stderr.decode(errors='replace')[-400:]}")
+    return {name: Timing(name, tuple(values), tuple(peaks[name])) for name, values in samples.items()}
+
+
+def _run(command: Sequence[str], environ: dict[str, str]) -> tuple[int, float, float, bytes]:
+    """(exit status, seconds, peak RSS in MiB, stderr) of one fresh process; the peak is
+    the largest of the process and the children it waited for (wait4's ru_maxrss)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=err, env=environ)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return process.returncode, elapsed, usage.ru_maxrss / 1024, err.read()
 
 
 def workers_note(env: dict[str, str] | None = None) -> str:
