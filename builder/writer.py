@@ -238,12 +238,15 @@ def _write_tree(target: Path, files: dict[str, bytes], force: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_NEW}", dir=target.parent))
     try:
+        folders = sorted({parent for rel in files for parent in PurePosixPath(rel).parents} - {PurePosixPath(".")})
+        for folder in folders:  # each folder made once, parents first (never through a link: all are new)
+            os.mkdir(staging / folder, 0o700)
         for rel in foreign:
             if rel not in files:
                 _copy_regular(target / rel, staging / rel)
         for rel in sorted(files):
             _write_file(staging / rel, files[rel], file_mode(rel))
-        for folder in sorted({parent for rel in files for parent in PurePosixPath(rel).parents} - {PurePosixPath(".")}):
+        for folder in folders:
             os.chmod(staging / folder, 0o755)
         os.chmod(staging, 0o755)
         _sync_tree(staging)
@@ -288,8 +291,8 @@ def _syncfs(fd: int) -> None:
 
 
 def _create(path: Path) -> int:
-    """A new file in the staging tree: never an existing one, never through a link."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A new file in the staging tree (its folder exists): never an existing one, never
+    through a link."""
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
 
 
@@ -315,6 +318,7 @@ def _copy_regular(source: Path, destination: Path) -> None:
         info = os.fstat(src.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise OutputError(f"{source}: is no longer a regular file; cmfw does not copy it")
+        destination.parent.mkdir(parents=True, exist_ok=True)  # a folder cmfw may not write itself
         with os.fdopen(_create(destination), "wb") as dst:
             shutil.copyfileobj(src, dst)
             if hasattr(os, "fchmod"):
