@@ -4,8 +4,10 @@
 schema, its meaning, the rules it resolves to, lint errors, and whether every output
 format can carry those rules. :func:`render` then runs every registered emitter
 (:mod:`builder.formats`) and their validators, in memory, and returns the bytes of
-every file; :func:`build` writes them with :func:`builder.writer.write_tree`, so a
-bad matrix or an artifact that fails validation never touches the output directory.
+every file; :func:`build` writes them through a :class:`builder.writer.StagedTree`:
+into a hidden staging folder as they are made (once lint has passed), swapped in only
+when every artifact is valid, so a bad matrix or an artifact that fails validation
+never touches the output directory.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .model import PolicySet
 from .package.manifest import BUILD_FORMAT, MANIFEST
 from .resolve import resolve
 from .timestamps import build_time
-from .writer import Stale, stale_files, write_tree
+from .writer import StagedTree, Stale, stale_files
 from .yamlsource import stdin_bytes
 
 __all__ = ["BUILD_FORMAT", "Build", "Validated", "build", "check_build", "render", "validate"]
@@ -104,8 +106,9 @@ def render(
     zip: bool = False,
     emitters: Sequence[Emitter] | None = None,
     progress: Progress | None = None,
+    sink: StagedTree | None = None,
 ) -> Build:
-    """Validate, emit and check every artifact; nothing is written.
+    """Validate, emit and check every artifact; nothing is written (but see ``sink``).
 
     ``timestamp`` (ISO 8601 or seconds since 1970) overrides ``SOURCE_DATE_EPOCH``
     and the fixed default; see :mod:`builder.timestamps`. ``out_dir`` is where the
@@ -113,7 +116,9 @@ def render(
     the zip (``zip=True``) unpacks to a folder of its name. ``emitters`` replaces the
     registered formats (:func:`builder.formats.emitters`). ``progress`` is told, in a
     few words, what the build is doing each time a part of it is done (``rendering dsc
-    250/1000``); the CLI shows it on a terminal.
+    250/1000``); the CLI shows it on a terminal. ``sink``: once lint has found no error,
+    files go to this staging tree as they are made (:func:`build` commits it only if
+    everything is valid), so that writing overlaps rendering.
 
     A big build runs lint, the per-policy formats (in parts) and the other formats in
     worker processes at once (:class:`_Emission`); the bytes, and the first error, are
@@ -133,7 +138,7 @@ def render(
         count = parallel.jobs(len(policyset.policies))
         shared = _Shared(ctx, found)
         with parallel.Workers(count, shared) if count > 1 else parallel.Inline(shared) as executor:
-            files, findings = _Emission(shared, executor, progress).run()
+            files, findings = _Emission(shared, executor, progress, sink).run()
         return Build(matrix, policyset, files, findings)
 
 
@@ -250,9 +255,13 @@ class _Emission:
     validator's problems, format by format in registry order.
     """
 
-    def __init__(self, shared: _Shared, executor: parallel.Workers | parallel.Inline, progress: Progress | None = None) -> None:
+    def __init__(
+        self, shared: _Shared, executor: parallel.Workers | parallel.Inline, progress: Progress | None = None,
+        sink: StagedTree | None = None,
+    ) -> None:
         self.ctx, self.found, self.executor = shared.ctx, shared.found, executor
-        self.progress = progress
+        self.progress, self.sink = progress, sink
+        self.pending: list[dict[str, bytes]] = []  # made, not yet given to the sink
         self.rendered = [0] * len(self.found)  # policies done, per per-policy format
         count = len(self.found)
         self.findings: LintReport | None = None
@@ -294,6 +303,7 @@ class _Emission:
             if error is not None:
                 self.errors.append((position, error))
             self._release()
+            self._stream()
         if self.findings is not None:
             _refuse(self.findings, [])
         if self.errors:
@@ -310,6 +320,7 @@ class _Emission:
         if emitter.per_policy:
             files, facts, problems = result
             self.parts[index].append((position[2], files, facts, problems))
+            self.pending.append(files)
             total = len(self.ctx.policyset.policies)
             self.rendered[index] = min(total, self.rendered[index] + -(-total // max(self.chunks[index], 1)))
             self._tell(f"rendering {emitter.name} {self.rendered[index]}/{total}")
@@ -321,6 +332,15 @@ class _Emission:
         self._publish(index, files, facts)
         self.problems[index] = problems
         self.checked[index] = checked
+
+    def _stream(self) -> None:
+        """Hand what was made to the sink, once lint has passed and while nothing failed:
+        a build with bad input never touches the disk."""
+        if self.sink is None or self.findings is None or self.findings.errors or self.errors:
+            return
+        for files in self.pending:
+            self.sink.add(files)
+        self.pending.clear()
 
     def _tell(self, what: str) -> None:
         if self.progress is not None:
@@ -417,6 +437,7 @@ class _Emission:
     def _publish(self, index: int, files: dict[str, bytes], facts: dict[str, Any]) -> None:
         emitter = self.found[index]
         _add(self.own[index], files, emitter)
+        self.pending.append(files)
         missing = set(emitter.provides) - set(facts)
         if missing:
             raise ArtifactError(f"format {emitter.name!r} did not provide {', '.join(sorted(missing))}")
@@ -475,12 +496,15 @@ def build(
     With ``strict``, open lint warnings fail the build (:class:`LintFailure`, exit 1)
     before anything is written. ``progress``: as for :func:`render`, and the writing.
     """
-    result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip, progress=progress)
-    if strict and result.lint.warnings:
-        raise LintFailure(result.lint.warnings)
-    if progress is not None:
-        progress(f"writing {len(result.files)} files")
-    write_tree(Path(out_dir), result.files, force=force)
+    with StagedTree(out_dir, force=force) as tree:
+        # A strict build may still fail on lint warnings: it writes only once it is known to pass.
+        result = render(matrix_path, catalog, timestamp, out_dir=out_dir, zip=zip, progress=progress,
+                        sink=None if strict else tree)
+        if strict and result.lint.warnings:
+            raise LintFailure(result.lint.warnings)
+        if progress is not None:
+            progress(f"writing {len(result.files)} files")
+        tree.commit(result.files)
     return result
 
 

@@ -18,16 +18,19 @@ elsewhere; reading a FIFO would hang). Files are created with ``O_EXCL`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import shutil
 import stat
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from .errors import OutputError
 from .package.manifest import MANIFEST, UNLISTED, file_mode
@@ -199,32 +202,157 @@ def _try_lock(fd: int) -> bool:
 
 def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = False) -> None:
     """Replace ``target`` with exactly ``files`` (plus foreign files kept under ``force``)."""
-    target = Path(os.path.realpath(target))
-    check_paths(files)
-    if os.path.ismount(target):
-        raise OutputError(
-            f"{target}: is a mount point; cmfw replaces the output directory as a whole, "
-            "so build into a folder inside it"
-        )
-    try:
-        with output_lock(target):
-            _write_tree(target, files, force)
-    except OSError as exc:
-        raise OutputError.from_os(_as_target(exc, target), target, "writing the build; the previous output is unchanged") from None
+    with StagedTree(target, force=force) as tree:
+        tree.commit(files)
 
 
-def _as_target(exc: OSError, target: Path) -> OSError:
-    """The error with a staging path (random name) told as the path in the output."""
-    name = exc.filename
-    if isinstance(name, str):
-        staged = Path(name)
-        for parent in [staged, *staged.parents]:
-            if parent.parent == target.parent and parent.name.startswith(f".{target.name}{_NEW}"):
-                return OSError(exc.errno, exc.strerror, str(target / staged.relative_to(parent)))
-    return exc
+class StagedTree:
+    """An output directory being replaced: files go into a hidden staging sibling as they
+    are made (:meth:`add`, written by a background thread while the build goes on), and
+    :meth:`commit` adds the rest, flushes and swaps it in. Leaving the ``with`` block
+    without a commit removes the staging folder: the previous output stays as it was.
+
+    Nothing touches the disk before the first :meth:`start` (or :meth:`add`/:meth:`commit`),
+    which takes the output lock, clears what a killed build left, and refuses an output
+    that holds foreign files (unless ``force``) or is not a folder.
+    """
+
+    def __init__(self, target: Path | str, *, force: bool = False) -> None:
+        self.target = Path(os.path.realpath(target))
+        self.force = force
+        self.staging: Path | None = None
+        self._foreign: list[str] = []
+        self._lock: contextlib.ExitStack | None = None
+        self._written: dict[str, bytes] = {}
+        self._folders: set[PurePosixPath] = set()
+        self._queue: queue.SimpleQueue[dict[str, bytes] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._abort = False
+        self._committed = False
+
+    def __enter__(self) -> StagedTree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._abort = not self._committed
+            self.flush()
+            if self.staging is not None and not self._committed:
+                shutil.rmtree(self.staging, ignore_errors=True)
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+
+    def start(self) -> None:
+        """Lock the output and make the staging folder (once)."""
+        if self.staging is not None:
+            return
+        target = self.target
+        if os.path.ismount(target):
+            raise OutputError(
+                f"{target}: is a mount point; cmfw replaces the output directory as a whole, "
+                "so build into a folder inside it"
+            )
+        try:
+            stack = contextlib.ExitStack()
+            stack.enter_context(output_lock(target))
+            self._lock = stack
+            self.staging, self._foreign = _prepare(target, self.force)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def add(self, files: Mapping[str, bytes]) -> None:
+        """Write ``files`` into the staging folder, in the background."""
+        if not files:
+            return
+        check_paths(dict(files))
+        self.start()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="cmfw-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(dict(files))
+        if self._error is not None:
+            self._raise()
+
+    def commit(self, files: dict[str, bytes]) -> None:
+        """Make the staging folder exactly ``files`` (and the foreign files kept), flush it
+        and swap it in for the output."""
+        check_paths(files)
+        self.start()
+        self.flush()
+        self._raise()
+        assert self.staging is not None
+        staging = self.staging
+        try:
+            for rel in sorted(self._written.keys() - files.keys()):  # not in the final build
+                os.unlink(staging / rel)
+            for rel in sorted(files):
+                before = self._written.get(rel)
+                if before is not None and (before is files[rel] or before == files[rel]):
+                    continue
+                if before is not None:
+                    os.unlink(staging / rel)
+                self._write(rel, files[rel])
+            for rel in self._foreign:
+                if rel not in files:
+                    _copy_regular(self.target / rel, staging / rel)
+            for folder in sorted(self._folders):
+                os.chmod(staging / folder, 0o755)
+            os.chmod(staging, 0o755)
+            _sync_tree(staging)
+            _swap(staging, self.target)
+        except OSError as exc:
+            raise self._failed(exc) from None
+        self._committed = True
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._abort or self._error is not None:
+                continue  # stopping, or failed already: the rest is not written
+            try:
+                for rel in sorted(batch):
+                    if self._abort:
+                        break
+                    self._write(rel, batch[rel])
+            except BaseException as exc:  # reported by the build's thread (add, commit)
+                self._error = exc
+
+    def _write(self, rel: str, data: bytes) -> None:
+        assert self.staging is not None
+        for folder in reversed(PurePosixPath(rel).parents):
+            if folder != PurePosixPath(".") and folder not in self._folders:
+                os.mkdir(self.staging / folder, 0o700)  # parents first; all new, so never a link
+                self._folders.add(folder)
+        _write_file(self.staging / rel, data, file_mode(rel))
+        self._written[rel] = data
+
+    def flush(self) -> None:
+        """Wait until every file given to :meth:`add` so far is written (or writing failed:
+        :meth:`commit` and :meth:`add` report it)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise(self) -> None:
+        error, self._error = self._error, None
+        if isinstance(error, OSError):
+            raise self._failed(error) from None
+        if error is not None:
+            raise error
+
+    def _failed(self, exc: OSError) -> OutputError:
+        return OutputError.from_os(_as_target(exc, self.target), self.target, "writing the build; the previous output is unchanged")
 
 
-def _write_tree(target: Path, files: dict[str, bytes], force: bool) -> None:
+def _prepare(target: Path, force: bool) -> tuple[Path, list[str]]:
+    """Clear what a killed build left, check the output, make the staging folder."""
     _recover(target)
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a directory")
@@ -236,24 +364,18 @@ def _write_tree(target: Path, files: dict[str, bytes], force: bool) -> None:
             "directory, or use --force to build there and keep them"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_NEW}", dir=target.parent))
-    try:
-        folders = sorted({parent for rel in files for parent in PurePosixPath(rel).parents} - {PurePosixPath(".")})
-        for folder in folders:  # each folder made once, parents first (never through a link: all are new)
-            os.mkdir(staging / folder, 0o700)
-        for rel in foreign:
-            if rel not in files:
-                _copy_regular(target / rel, staging / rel)
-        for rel in sorted(files):
-            _write_file(staging / rel, files[rel], file_mode(rel))
-        for folder in folders:
-            os.chmod(staging / folder, 0o755)
-        os.chmod(staging, 0o755)
-        _sync_tree(staging)
-        _swap(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}{_NEW}", dir=target.parent)), foreign
+
+
+def _as_target(exc: OSError, target: Path) -> OSError:
+    """The error with a staging path (random name) told as the path in the output."""
+    name = exc.filename
+    if isinstance(name, str):
+        staged = Path(name)
+        for parent in [staged, *staged.parents]:
+            if parent.parent == target.parent and parent.name.startswith(f".{target.name}{_NEW}"):
+                return OSError(exc.errno, exc.strerror, str(target / staged.relative_to(parent)))
+    return exc
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

@@ -69,6 +69,35 @@ def test_artifact_validation_failure_writes_nothing(tmp_path: Path, monkeypatch:
     assert not (tmp_path / "out").exists()
 
 
+def test_artifact_validation_failure_after_streaming_leaves_the_previous_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    build(EXAMPLE, out)
+    before = snapshot(out)
+    monkeypatch.setattr(formats, "validate", lambda artifacts, found=None, skip=(): [Problem("rules.json", message="broken")])
+    with pytest.raises(ArtifactError, match="rules.json: broken"):
+        build(EXAMPLE, out)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder, no lock left
+
+
+def test_files_are_staged_as_they_are_made_and_only_a_commit_publishes_them(tmp_path: Path) -> None:
+    from builder.build import render
+    from builder.writer import StagedTree
+
+    out = tmp_path / "out"
+    with StagedTree(out) as tree:
+        result = render(EXAMPLE, out_dir=out, sink=tree)
+        tree.flush()
+        assert tree.staging is not None
+        staged = {str(p.relative_to(tree.staging)) for p in tree.staging.rglob("*") if p.is_file()}
+        assert staged == set(result.files) and not out.exists()  # everything written, nothing published
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # left without a commit: staging removed
+    with StagedTree(out) as tree:
+        result = render(EXAMPLE, out_dir=out, sink=tree)
+        tree.commit(result.files)
+    assert snapshot(out) == {rel: data for rel, data in result.files.items()}
+
+
 def test_timestamp_git_takes_the_last_commit_of_the_matrix(tmp_path: Path) -> None:
     import subprocess
 
