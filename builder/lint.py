@@ -17,6 +17,7 @@ and what they mean are listed in docs/lint.md.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import ipaddress
 from dataclasses import dataclass, replace
@@ -481,16 +482,25 @@ def _spans(addresses: Iterable[str]) -> dict[int, list[tuple[int, int]]]:
     """Each address entry as (first, last) integers per IP version; keywords left out."""
     out: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
     for entry in addresses:
-        try:
-            if "-" in entry:
-                first, last = (ipaddress.ip_address(x) for x in entry.split("-", 1))
-                out[first.version].append((int(first), int(last)))
-            else:
-                net = ipaddress.ip_network(entry, strict=False)
-                out[net.version].append((int(net.network_address), int(net.broadcast_address)))
-        except ValueError:
-            continue  # a keyword
+        span = _span(entry)
+        if span is not None:
+            version, first, last = span
+            out[version].append((first, last))
     return out
+
+
+# Policies share their address sets: each entry is parsed once per run, not once per rule.
+@functools.lru_cache(maxsize=16384)
+def _span(entry: str) -> tuple[int, int, int] | None:
+    """(IP version, first, last) of an address, network or range; ``None`` for a keyword."""
+    try:
+        if "-" in entry:
+            first, last = (ipaddress.ip_address(x) for x in entry.split("-", 1))
+            return first.version, int(first), int(last)
+        net = ipaddress.ip_network(entry, strict=False)
+        return net.version, int(net.network_address), int(net.broadcast_address)
+    except ValueError:
+        return None
 
 
 def _covers_all(spans: list[tuple[int, int]], size: int) -> bool:
@@ -534,6 +544,7 @@ def too_wide(addresses: tuple[str, ...]) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=16384)
 def _public(entry: str) -> bool:
     """Whether an entry holds globally routable addresses (first or last of it)."""
     try:
