@@ -13,10 +13,16 @@ def _emit(ctx: Context) -> Emitted:
     return Emitted(emit.emit(ctx.policyset, ctx.moment))
 
 
+#: Below this many MOFs in a part, a build parses every document: telling shapes apart
+#: costs more than it saves, and a small build gets the full check.
+SHAPE_THRESHOLD = 32
+
+
 def _check(artifacts: Artifacts) -> list[Problem]:
-    """From disk (``cmfw check``): every document parsed. A build's own fresh output: each
-    distinct shape once, and what compares free text in every document (:mod:`.shapes`)."""
-    if artifacts.thorough:
+    """From disk (``cmfw check``), and for a small build: every document parsed. A big
+    build's own fresh output: each distinct shape once, and what compares free text in
+    every document (:mod:`.shapes`)."""
+    if artifacts.thorough or sum(1 for path in artifacts.files if path.endswith(".mof")) < SHAPE_THRESHOLD:
         from .check import check_dsc_files
 
         return check_dsc_files(artifacts.files, ROOT)
