@@ -1,0 +1,77 @@
+"""The shortcuts of issue 16 give the answers of the long way: the matrix schema checked
+once per distinct policy, and `diff` of two matrices without rendering them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import builder.jsonschemas as jsonschemas
+from builder.build import build
+from builder.diff import diff_document, diff_paths
+from builder.matrix import SCHEMA
+from builder.yamlsource import load_text
+
+from .conftest import EXAMPLE
+
+
+def _matrix(policies: list[str]) -> str:
+    return "version: 1\ndomain: corp.contoso.com\naddresses:\n  consoles: [10.20.0.0/24]\npolicies:\n" + "".join(policies)
+
+
+def _policy(i: int, extra: str = "") -> str:
+    return f"  - name: Policy {i}\n    id: P{i}\n    features: [client-notification, {{remote-control: {{from: consoles}}}}]\n{extra}"
+
+
+BAD = {
+    "an id with a space": lambda i: _policy(i).replace(f"id: P{i}", f"id: P {i}"),
+    "a name too long": lambda i: _policy(i).replace(f"name: Policy {i}", "name: " + "x" * 300),
+    "an unknown key": lambda i: _policy(i, "    colour: blue\n"),
+    "a wrong type": lambda i: _policy(i, "    profiles: Domain\n"),
+    "a newline at the end of an id": lambda i: _policy(i).replace(f"id: P{i}", f'id: "P{i}\\n"'),
+}
+
+
+def _full(doc: object) -> list:
+    saved = jsonschemas._valid_by_shape
+    jsonschemas._valid_by_shape = lambda data, name: False  # type: ignore[assignment]
+    try:
+        return jsonschemas.schema_problems(doc, SCHEMA)  # type: ignore[arg-type]
+    finally:
+        jsonschemas._valid_by_shape = saved  # type: ignore[assignment]
+
+
+def test_a_big_valid_matrix_is_valid_by_shape() -> None:
+    doc = load_text(_matrix([_policy(i) for i in range(40)]), "m.yaml")
+    assert jsonschemas._valid_by_shape(doc.data, SCHEMA) is True
+    assert jsonschemas.schema_problems(doc, SCHEMA) == [] == _full(doc)
+
+
+@pytest.mark.parametrize("fault", sorted(BAD))
+def test_a_fault_in_one_of_many_policies_gives_the_full_checks_problems(fault: str) -> None:
+    policies = [_policy(i) for i in range(40)]
+    policies[23] = BAD[fault](23)
+    doc = load_text(_matrix(policies), "m.yaml")
+    problems = jsonschemas.schema_problems(doc, SCHEMA)
+    assert problems and problems == _full(doc)
+    assert all(p.line >= 3 + 23 * 3 for p in problems), problems  # located in policy 23, not elsewhere
+
+
+def test_diff_of_two_matrices_equals_diff_of_their_builds(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    changed = text.replace("client_notification: 10124", "client_notification: 10125", 1)
+    assert changed != text
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(text, encoding="utf-8")
+    b.write_text(changed, encoding="utf-8")
+    build(a, tmp_path / "out-a")
+    build(b, tmp_path / "out-b")
+    from_matrices = diff_document(diff_paths(a, b, labels=("A", "B")))
+    from_builds = diff_document(diff_paths(tmp_path / "out-a", tmp_path / "out-b", labels=("A", "B")))
+    for document in (from_matrices, from_builds):
+        for side in ("a", "b"):
+            document[side].pop("kind", None)
+    assert from_matrices["summary"]["rules_changed"] > 0
+    assert json.dumps(from_matrices, sort_keys=True) == json.dumps(from_builds, sort_keys=True)
