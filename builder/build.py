@@ -12,9 +12,7 @@ never touches the output directory.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import hashlib
 import json
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import __version__, formats, parallel
+from .cycles import cycles_unchecked
 from .catalog import Catalog, load_catalog
 from .errors import ArtifactError, InputError, OutOfDate, Problem
 from .formats import Artifacts, Context, Emitter
@@ -56,23 +55,6 @@ class Build:
     policyset: PolicySet
     files: dict[str, bytes]
     lint: LintReport
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while a build allocates its (acyclic) data.
-
-    A large build creates millions of dicts, lists and tuples; the collector would
-    rescan them again and again (about 45 % of a 1,000-policy build). Reference
-    counting still frees everything; cycles, if any, are collected afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def validate(
@@ -124,7 +106,7 @@ def render(
     worker processes at once (:class:`_Emission`); the bytes, and the first error, are
     those of a build in one process.
     """
-    with _cyclic_gc_paused():
+    with cycles_unchecked():
         moment = build_time(timestamp, matrix=matrix_path)
         found = tuple(emitters) if emitters is not None else formats.emitters()
         formats.check_order(found)
@@ -196,7 +178,7 @@ class _Own(Mapping[str, bytes]):
 
 def _task_lint() -> LintReport:
     ctx = parallel.shared().ctx
-    with _cyclic_gc_paused():
+    with cycles_unchecked():
         return lint(ctx.matrix, ctx.policyset, ctx.catalog)
 
 
@@ -205,7 +187,7 @@ def _task_part(index: int, start: int, stop: int, facts: dict[str, Any]) -> tupl
     shared: _Shared = parallel.shared()
     emitter = shared.found[index]
     policies = shared.ctx.policyset.policies[start:stop]
-    with _cyclic_gc_paused():
+    with cycles_unchecked():
         emitted = emitter.emit(Context(shared.ctx.policyset, shared.ctx.moment, facts=facts).part(policies))
         problems: list[Problem] = []
         if emitted.files:
@@ -221,7 +203,7 @@ def _task_whole(index: int, facts: dict[str, Any], findings: LintReport) -> tupl
     shared: _Shared = parallel.shared()
     ctx, emitter = shared.ctx, shared.found[index]
     current = Context(ctx.policyset, ctx.moment, ctx.catalog, ctx.matrix, findings, ctx.out_dir, ctx.zip, _Unseen(), facts)
-    with _cyclic_gc_paused():
+    with cycles_unchecked():
         try:
             emitted = emitter.emit(current)
         except _NeedsFiles:

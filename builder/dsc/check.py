@@ -59,14 +59,19 @@ def _check_items(items: tuple[tuple[str, bytes, bytes | None], ...]) -> list[Pro
 NOT_UTF16 = "is not UTF-16LE with a byte order mark (what the LCM reads safely)"
 
 
-def check_mof(path: str, data: bytes) -> list[Problem]:
+def mof_text(path: str, data: bytes) -> str | list[Problem]:
+    """A MOF's text, or why it cannot be read as the LCM reads it."""
     if not data.startswith(b"\xff\xfe"):
         return [Problem(path, message=NOT_UTF16)]
     try:
-        text = decode_text(data)
+        return decode_text(data)
     except UnicodeDecodeError as exc:
         return [Problem(path, message=f"is not valid UTF-16 (byte offset {exc.start})")]
-    return mof_problems(path, text)[0]
+
+
+def check_mof(path: str, data: bytes) -> list[Problem]:
+    text = mof_text(path, data)
+    return text if isinstance(text, list) else mof_problems(path, text)[0]
 
 
 def mof_problems(path: str, text: str, *, by_shape: bool = False) -> tuple[list[Problem], MofDocument | None]:

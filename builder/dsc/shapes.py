@@ -33,9 +33,9 @@ from typing import Any, Mapping
 
 from ..errors import Problem
 from .check import (
-    NOT_UTF16, V3_CLASSES, V3_SCHEMA, _v3_validators, check_powershell, check_v3, mof_problems, script_problems,
+    V3_CLASSES, V3_SCHEMA, _v3_validators, check_powershell, check_v3, mof_problems, mof_text, script_problems,
 )
-from .mof import MofDocument, MofError, MofInstance, decode_text, string_spans, unescape
+from .mof import MofDocument, MofError, MofInstance, string_spans, unescape
 from .mofclasses import Relations, declarations, key_properties
 
 _MAX_SHAPES = 1024
@@ -110,12 +110,9 @@ def _mof_vocabulary() -> frozenset[str]:
 
 
 def check_mof_by_shape(path: str, data: bytes) -> list[Problem]:
-    if not data.startswith(b"\xff\xfe"):
-        return [Problem(path, message=NOT_UTF16)]
-    try:
-        text = decode_text(data)
-    except UnicodeDecodeError as exc:
-        return [Problem(path, message=f"is not valid UTF-16 (byte offset {exc.start})")]
+    text = mof_text(path, data)
+    if isinstance(text, list):
+        return text
     between, literals = _mof_split(text)
     vocabulary = _mof_vocabulary()
     key = (*between, *[lit if lit in vocabulary else None for lit in literals])

@@ -14,12 +14,11 @@ bounded by the input: every size is checked against the bytes that remain.
 
 from __future__ import annotations
 
-import gc
 import re
 import struct
-from contextlib import contextmanager
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, NamedTuple
 
+from ..cycles import cycles_unchecked
 from ..errors import InputError, Problem
 
 SIGNATURE = b"PReg"
@@ -122,7 +121,7 @@ def decode(data: bytes, file: str = "registry.pol") -> list[Entry]:
     (version,) = _U32.unpack_from(data, 4)
     if version != VERSION:
         raise RegistryPolError(file, 4, f"version is {version}, not 1")
-    with _cycles_unchecked():
+    with cycles_unchecked():
         return _decode(data, file)
 
 
@@ -161,19 +160,6 @@ def _decode(data: bytes, file: str) -> list[Entry]:
         entry, pos = _entry(data, pos, file)
         append(entry)
     return entries
-
-
-@contextmanager
-def _cycles_unchecked() -> Iterator[None]:
-    """The cycle collector paused while a big file becomes entries: they hold no cycles,
-    and rescanning 100,000 of them again and again made reading superlinear."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _entry(data: bytes, pos: int, file: str) -> tuple[Entry, int]:
