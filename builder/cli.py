@@ -95,13 +95,23 @@ def reports_errors(func: F) -> F:
         except CmfwError as exc:
             fail(exc)
         except Terminated:
-            click.echo("cmfw: terminated; the output directory was not changed", err=True)
+            click.echo(f"cmfw: terminated; {_output_state()}", err=True)
             sys.exit(143)
         except KeyboardInterrupt:
-            click.echo("cmfw: interrupted; the output directory was not changed", err=True)
+            click.echo(f"cmfw: interrupted; {_output_state()}", err=True)
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _output_state() -> str:
+    """What an interruption left: the swap of a new build is one step, before or after it."""
+    from .writer import published
+
+    done = published()
+    if done:
+        return f"the new build had already replaced {done[-1]} (it is complete)"
+    return "the output directory was not changed"
 
 
 def _complete(name: str) -> Callable[..., Any]:

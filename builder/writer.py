@@ -301,10 +301,14 @@ class StagedTree:
                 os.chmod(staging / folder, 0o755)
             os.chmod(staging, 0o755)
             _sync_tree(staging)
-            _swap(staging, self.target)
+            with _signals_held():
+                previous = _swap(staging, self.target)
+                self._committed = True
+                _PUBLISHED.append(self.target)
         except OSError as exc:
             raise self._failed(exc) from None
-        self._committed = True
+        if previous is not None:  # if this is interrupted, the next build removes the rest
+            shutil.rmtree(previous, ignore_errors=True)
 
     # -- the writer thread ------------------------------------------------------------------
 
@@ -450,11 +454,13 @@ def _copy_regular(source: Path, destination: Path) -> None:
     os.utime(destination, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
-def _swap(staging: Path, target: Path) -> None:
+def _swap(staging: Path, target: Path) -> Path | None:
+    """Put ``staging`` in ``target``'s place; the previous output's hidden new name (for
+    the caller to remove), if there was one."""
     if not target.exists():
         os.rename(staging, target)
         _fsync_dir(target.parent)
-        return
+        return None
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}{_OLD}", dir=target.parent))
     os.rmdir(old)
     os.rename(target, old)
@@ -464,7 +470,32 @@ def _swap(staging: Path, target: Path) -> None:
         os.rename(old, target)  # put the previous output back before reporting
         raise
     _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    return old
+
+
+#: Outputs this process has replaced: an interruption after the swap is told truthfully.
+_PUBLISHED: list[Path] = []
+
+
+def published() -> tuple[Path, ...]:
+    """The output directories this process replaced with a new build."""
+    return tuple(_PUBLISHED)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered right after): the swap and the record that
+    it happened are one step, so an interruption is either before it or after it."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _recover(target: Path) -> None:
