@@ -39,8 +39,16 @@ def cmfw(*args: object, cwd: Path | None = None, env: dict[str, str] | None = No
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,  # noqa: PLW1509 - test only
+        preexec_fn=lambda: _child_setup(umask),  # noqa: PLW1509 - test only
     )
+
+
+def _child_setup(umask: int | None) -> None:
+    # Ctrl-C as a terminal sends it: a test run started in the background (`cmd &` in a
+    # script) inherits SIGINT ignored, and Python keeps an inherited SIG_IGN.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if umask is not None:
+        os.umask(umask)
 
 
 def finish(process: subprocess.Popen[bytes]) -> int:
