@@ -263,6 +263,8 @@ def _diff_gpo(name: str, a: GpoContent | None, b: GpoContent | None, links: tupl
 
 
 def _rule_changes(a: Rule, b: Rule) -> tuple[Change, ...]:
+    if a == b:  # most rules of a review: equal in every field, so in the compared ones
+        return ()
     da, db = rule_to_dict(a), rule_to_dict(b)
     return tuple(Change(k, da[k], db[k]) for k in da if k not in _NOT_COMPARED and da[k] != db[k])
 
