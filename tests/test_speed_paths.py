@@ -75,3 +75,28 @@ def test_diff_of_two_matrices_equals_diff_of_their_builds(tmp_path: Path) -> Non
             document[side].pop("kind", None)
     assert from_matrices["summary"]["rules_changed"] > 0
     assert json.dumps(from_matrices, sort_keys=True) == json.dumps(from_builds, sort_keys=True)
+
+
+def test_check_of_a_big_build_finds_what_one_process_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cmfw check` parses a big build's DSC documents in workers while it runs the other
+    validators: the problems, and their order, are those of a check in one process."""
+    from builder.check import check_path
+
+    policies = [_policy(i) for i in range(60)]
+    matrix = tmp_path / "big.yaml"
+    matrix.write_text(_matrix(policies), encoding="utf-8")
+    out = tmp_path / "out"
+    build(matrix, out)
+    assert check_path(out).problems == ()
+    mof = out / "dsc" / "P41" / "localhost.mof"
+    broken = mof.read_bytes().decode("utf-16").replace('Direction = "Inbound"', 'Direction = "Inbund"', 1)
+    mof.write_bytes(b"\xff\xfe" + broken.encode("utf-16-le"))
+    (out / "dsc" / "P41" / "localhost.mof.checksum").write_text("0" * 64)
+    rules = out / "rules.json"
+    rules.write_bytes(rules.read_bytes().replace(b'"cmfw-rules/1"', b'"cmfw-rules/9"', 1))
+    in_workers = check_path(out).problems
+    monkeypatch.setenv("CMFW_JOBS", "1")
+    in_one = check_path(out).problems
+    assert in_workers == in_one
+    files = {Path(p.file).relative_to(out).as_posix() for p in in_one if Path(p.file).is_absolute()}
+    assert {"rules.json", "dsc/P41/localhost.mof", "dsc/P41/localhost.mof.checksum"} <= files, in_one

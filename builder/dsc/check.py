@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence, Union
 
 import yaml
 
@@ -33,14 +33,22 @@ def check_dsc_files(files: Mapping[str, bytes], root: str) -> list[Problem]:
     checked in worker processes, in order; the problems are the same either way."""
     from .. import parallel
 
-    items = [
+    return [problem for chunk in parallel.map_chunks(check_items, dsc_items(files, root)) for problem in chunk]
+
+
+Item = tuple[str, bytes, Union[bytes, None]]
+
+
+def dsc_items(files: Mapping[str, bytes], root: str) -> list[Item]:
+    """The DSC files under ``root`` in path order, each as (path, bytes, its MOF's checksum file)."""
+    return [
         (path, files[path], files.get(path + ".checksum") if path.endswith(".mof") else None)
         for path in sorted(p for p in files if p.startswith(root + "/"))
     ]
-    return [problem for chunk in parallel.map_chunks(_check_items, items) for problem in chunk]
 
 
-def _check_items(items: tuple[tuple[str, bytes, bytes | None], ...]) -> list[Problem]:
+def check_items(items: Sequence[Item]) -> list[Problem]:
+    """:func:`check_dsc_files` on some of its items (a worker's chunk), in their order."""
     problems: list[Problem] = []
     for path, data, checksum in items:
         if path.endswith(".mof"):
