@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence, Union
 
 from .keywords import ADDRESS, PORT
-from .model import PROFILES, ProfileSetting, Rule, protocol_name
+from .model import ProfileSetting, Rule, protocol_name
 from .syntax.numbers import digits
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]

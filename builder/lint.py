@@ -27,7 +27,7 @@ from typing import Any, Iterable, NamedTuple
 from .catalog import Catalog
 from .catalog.types import wsus_https
 from .errors import CmfwError, Problem
-from .lintcodes import CHECKS, CODES, Check
+from .lintcodes import CHECKS, Check
 from .matrix import FeatureUse, Matrix, PolicySpec, SoftwareUpdatePoint
 from .model import Policy, PolicySet, Rule
 from .syntax.numbers import digits

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import build as build_module, formats
+from builder import formats
 from builder.build import build, render
 from builder.errors import ArtifactError, InputError, Problem
 

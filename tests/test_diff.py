@@ -15,7 +15,7 @@ from builder.build import build, check_build
 from builder.cli import cli
 from builder.diff import diff_paths
 
-from .conftest import EXAMPLE, SHARED, snapshot
+from .conftest import EXAMPLE, snapshot
 
 
 def run(runner: CliRunner, *args: object):

@@ -7,7 +7,6 @@ of its shape, where a shape checker could wrongly trust its representative."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Callable
 
 import pytest

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from builder.build import build, render
+from builder.build import build
 from builder.gpo.backup import MACHINE_EXTENSIONS
 from builder.read import read_path
 from builder.model import rule_to_dict

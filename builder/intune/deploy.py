@@ -117,14 +117,7 @@ def render_script(policyset: PolicySet) -> bytes:
 def check_script(files: dict[str, bytes] | Any) -> list[Problem]:
     """The script parses with tree-sitter-powershell, with no error node, and calls only
     the commands of :data:`COMMANDS` and its own functions (never through ``&`` or ``.``)."""
-    from ..syntax.powershell import command_problems, parse_errors
+    from ..syntax.powershell import shipped_script_problems
 
     data = files.get(SCRIPT)
-    if data is None:
-        return []
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return [Problem(SCRIPT, message=f"not UTF-8 (byte offset {exc.start})")]
-    found = parse_errors(text) + command_problems(text, COMMANDS)
-    return [Problem(SCRIPT, line, 0, "", message) for line, message in sorted(set(found))]
+    return [] if data is None else shipped_script_problems(SCRIPT, data, COMMANDS)

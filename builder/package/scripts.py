@@ -59,17 +59,10 @@ IMPORT_COMMANDS = (
 def _check(artifacts: Artifacts) -> list[Problem]:
     """The import script parses as PowerShell (tree-sitter-powershell), with no error node,
     and calls only the commands of :data:`IMPORT_COMMANDS` and its own functions."""
-    from ..syntax.powershell import command_problems, parse_errors
+    from ..syntax.powershell import shipped_script_problems
 
     data = artifacts.files.get(IMPORT_SCRIPT)
-    if data is None:
-        return []
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return [Problem(IMPORT_SCRIPT, message=f"not UTF-8 (byte offset {exc.start})")]
-    found = parse_errors(text) + command_problems(text, IMPORT_COMMANDS)
-    return [Problem(IMPORT_SCRIPT, line, 0, "", message) for line, message in sorted(set(found))]
+    return [] if data is None else shipped_script_problems(IMPORT_SCRIPT, data, IMPORT_COMMANDS)
 
 
 def _check_program(artifacts: Artifacts) -> list[Problem]:

@@ -15,7 +15,7 @@ import functools
 import re
 from typing import Any, Iterable
 
-from ..errors import ArtifactError
+from ..errors import ArtifactError, Problem
 
 SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 
@@ -284,3 +284,15 @@ def check_script(path: str, source: str, allowed_variables: Iterable[str] = ()) 
     if problems:
         line, message = problems[0]
         raise ArtifactError(f"{path}:{line}: {message}")
+
+
+def shipped_script_problems(path: str, data: bytes, commands: Iterable[str]) -> list[Problem]:
+    """A script the package ships (deploy and import scripts): UTF-8, parsed by
+    tree-sitter-powershell with no error node, calling only ``commands`` and its own
+    functions (never through ``&`` or ``.``)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [Problem(path, message=f"not UTF-8 (byte offset {exc.start})")]
+    found = parse_errors(text) + command_problems(text, commands)
+    return [Problem(path, line, 0, "", message) for line, message in sorted(set(found))]
