@@ -23,7 +23,7 @@ from . import __version__, formats, parallel
 from .cycles import cycles_unchecked
 from .catalog import Catalog, load_catalog
 from .errors import ArtifactError, InputError, OutOfDate, Problem
-from .formats import Artifacts, Context, Emitter
+from .formats import LINT, Artifacts, Context, Emitter
 from .lint import LintFailure, LintReport, lint
 from .matrix import Matrix, load_matrix
 from .model import PolicySet
@@ -181,13 +181,13 @@ def _task_lint() -> LintReport:
         return lint(ctx.matrix, ctx.policyset, ctx.catalog)
 
 
-def _task_part(index: int, start: int, stop: int, facts: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any], list[Problem]]:
+def _task_part(index: int, start: int, stop: int, facts: dict[str, Any], findings: LintReport | None) -> tuple[dict[str, bytes], dict[str, Any], list[Problem]]:
     """One per-policy format on some policies, and what its part validators found there."""
     shared: _Shared = parallel.shared()
     emitter = shared.found[index]
     policies = shared.ctx.policyset.policies[start:stop]
     with cycles_unchecked():
-        emitted = emitter.emit(Context(shared.ctx.policyset, shared.ctx.moment, facts=facts).part(policies))
+        emitted = emitter.emit(dataclasses.replace(shared.ctx, lint=findings, facts=facts).part(policies))
         problems: list[Problem] = []
         if emitted.files:
             for validator in emitter.validators:
@@ -196,7 +196,7 @@ def _task_part(index: int, start: int, stop: int, facts: dict[str, Any]) -> tupl
         return emitted.files, emitted.facts, problems
 
 
-def _task_whole(index: int, facts: dict[str, Any], findings: LintReport) -> tuple[dict[str, bytes], dict[str, Any], list[Problem], int] | None:
+def _task_whole(index: int, facts: dict[str, Any], findings: LintReport) -> tuple[dict[str, bytes], dict[str, Any], list[Problem], frozenset[int]] | None:
     """A format made once for all policies, away from the earlier formats' files, and
     those of its validators that need only its own files (``None``: it needs the files)."""
     shared: _Shared = parallel.shared()
@@ -207,17 +207,43 @@ def _task_whole(index: int, facts: dict[str, Any], findings: LintReport) -> tupl
             emitted = emitter.emit(current)
         except _NeedsFiles:
             return None
-        problems: list[Problem] = []
-        if not emitted.files:
-            return emitted.files, emitted.facts, problems, len(emitter.validators)
-        own = Artifacts(_Own(emitter, emitted.files, shared.found))
-        for done, validator in enumerate(emitter.validators):
-            try:
-                found = validator.check(own)
-            except _NeedsFiles:
-                return emitted.files, emitted.facts, problems, done
-            problems += found
-        return emitted.files, emitted.facts, problems, len(emitter.validators)
+        problems, done = _own_checks(emitter, emitted.files, range(len(emitter.validators)))
+        return emitted.files, emitted.facts, problems, done
+
+
+def _task_finish(
+    index: int, facts: dict[str, Any], findings: LintReport, parts: list[Mapping[str, Any]]
+) -> tuple[dict[str, bytes], dict[str, Any], list[Problem], frozenset[int]]:
+    """A per-policy format's ``finish``, and those of its ``whole`` validators that need
+    only what the finish wrote (the rest run at the end, on every file)."""
+    shared: _Shared = parallel.shared()
+    ctx, emitter = shared.ctx, shared.found[index]
+    assert emitter.finish is not None
+    current = Context(ctx.policyset, ctx.moment, ctx.catalog, ctx.matrix, findings, ctx.out_dir, ctx.zip, _Unseen(), facts)
+    with cycles_unchecked():
+        emitted = emitter.finish(current, parts)
+        if not emitted.files:  # its whole validators look at the parts' files: at the end
+            return emitted.files, emitted.facts, [], frozenset()
+        wholes = [i for i, validator in enumerate(emitter.validators) if validator.whole]
+        problems, done = _own_checks(emitter, emitted.files, wholes)
+        return emitted.files, emitted.facts, problems, done
+
+
+def _own_checks(emitter: Emitter, files: dict[str, bytes], which: Sequence[int]) -> tuple[list[Problem], frozenset[int]]:
+    """The validators ``which`` of ``emitter`` that need only ``files``, in order, until one
+    reaches for another file: what they found, and which ran."""
+    problems: list[Problem] = []
+    if not files:
+        return problems, frozenset(which)
+    own = Artifacts(_Own(emitter, files, parallel.shared().found))
+    done: set[int] = set()
+    for number in which:
+        try:
+            problems += emitter.validators[number].check(own)
+        except _NeedsFiles:
+            break
+        done.add(number)
+    return problems, frozenset(done)
 
 
 class _Emission:
@@ -254,7 +280,8 @@ class _Emission:
         self.chunks = [0] * count
         self.own: list[dict[str, bytes]] = [{} for _ in range(count)]
         self.problems: list[list[Problem]] = [[] for _ in range(count)]
-        self.checked = [0] * count  # validators of a format already run where it was made
+        self.done: list[frozenset[int]] = [frozenset()] * count  # validators run where the format was made
+        self.finishing = [False] * count
         self.merged: dict[str, bytes] = {}
         self.merged_upto = 0
         self.ready: list[tuple[tuple[int, ...], Callable[..., Any], tuple[Any, ...], tuple[int, ...]]] = []
@@ -298,6 +325,13 @@ class _Emission:
             self.findings = result
             return
         emitter = self.found[index]
+        if emitter.per_policy and position[1] == 1:  # its finish
+            files, facts, problems, done = result
+            self._tell(f"rendered {emitter.name}")
+            self._publish(index, files, facts)
+            self.problems[index] += problems
+            self.done[index] = done
+            return
         if emitter.per_policy:
             files, facts, problems = result
             self.parts[index].append((position[2], files, facts, problems))
@@ -309,10 +343,10 @@ class _Emission:
         if result is None:  # it reads the files before it: made here, once they are all there
             return
         self._tell(f"rendered {emitter.name}")
-        files, facts, problems, checked = result
+        files, facts, problems, done = result
         self._publish(index, files, facts)
         self.problems[index] = problems
-        self.checked[index] = checked
+        self.done[index] = done
 
     def _stream(self) -> None:
         """Hand what was made to the sink, once lint has passed and while nothing failed:
@@ -337,9 +371,10 @@ class _Emission:
                 continue
             if emitter.per_policy:
                 if not self.started[index]:
-                    self.started[index] = True
-                    self._queue_parts(index)
-                elif len(self.parts[index]) == self.chunks[index] and not self.inflight_for(index):
+                    if LINT not in emitter.requires or self.findings is not None:
+                        self.started[index] = True
+                        self._queue_parts(index)
+                elif len(self.parts[index]) == self.chunks[index] and not self.finishing[index] and not self.inflight_for(index):
                     if emitter.finish is None or self.findings is not None:
                         self._in_process(index, self._finish)
             elif self.findings is not None:
@@ -355,11 +390,16 @@ class _Emission:
         pieces = max(1, min(self.executor.count * 4, policies // 8)) if self.executor.count > 1 else 1
         size = -(-policies // pieces) if policies else 1
         facts = self._facts(index)
-        rank = 0 if self.found[index].provides else 1
+        emitter = self.found[index]
+        rank = 0 if emitter.provides else 1
+        # A format's finish waits for all its parts: those of a format with a finish go
+        # first, so that the finish runs beside the other formats' parts, not after them.
+        then = 0 if emitter.finish is not None else 1
         starts = range(0, policies, size) if policies else range(1)
         self.chunks[index] = len(starts)
         for chunk, start in enumerate(starts):
-            self.ready.append(((rank, 2, index, chunk), _task_part, (index, start, start + size, facts), (index, 0, chunk)))
+            task = (index, start, start + size, facts, self.findings)
+            self.ready.append(((rank, 2, then, index, chunk), _task_part, task, (index, 0, chunk)))
 
     def inflight_for(self, index: int) -> bool:
         return any(position[0] == index for position in self.inflight.values()) or any(
@@ -389,22 +429,21 @@ class _Emission:
             self.complete[index] = True
 
     def _finish(self, index: int) -> None:
+        """Every part is in: their files and problems in policy order, then ``finish`` (in a
+        worker, like any task) on the facts the parts published."""
         emitter = self.found[index]
         parts = sorted(self.parts[index], key=lambda part: part[0])
+        self.parts[index] = []
         for _, files, _, problems in parts:
             _add(self.own[index], files, emitter)
             self.problems[index] += problems
         if emitter.finish is None:
-            self.parts[index] = []
             self.complete[index] = True
             return
-        current = Context(
-            self.ctx.policyset, self.ctx.moment, self.ctx.catalog, self.ctx.matrix, self.findings,
-            self.ctx.out_dir, self.ctx.zip, _Unseen(), self._facts(index),
-        )
-        self.parts[index] = []
-        emitted = emitter.finish(current, [facts for _, _, facts, _ in parts])
-        self._publish(index, emitted.files, emitted.facts)
+        self.finishing[index] = True
+        rank = 0 if emitter.provides else 1
+        task = (index, self._facts(index), self.findings, [facts for _, _, facts, _ in parts])
+        self.ready.append(((rank, 0, index), _task_finish, task, (index, 1, 0)))
 
     def _make_here(self, index: int) -> None:
         emitter = self.found[index]
@@ -444,7 +483,10 @@ class _Emission:
         problems: list[Problem] = []
         for index, emitter in enumerate(self.found):
             problems += self.problems[index]
-            rest = tuple(v for v in emitter.validators[self.checked[index]:] if v.whole or not emitter.per_policy)
+            rest = tuple(
+                v for number, v in enumerate(emitter.validators)
+                if number not in self.done[index] and (v.whole or not emitter.per_policy)
+            )
             if rest:
                 problems += formats.validate(everything, [dataclasses.replace(emitter, validators=rest)])
         if problems:

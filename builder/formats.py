@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: A fact no format provides: the build's lint report. Formats made once for all
+#: policies, and ``finish``, always have it; a per-policy format that ``requires`` it
+#: starts its parts once lint is done (the others start at once).
+LINT = "lint"
+
 #: The formats of a build, in the order they run: an emitter comes after those whose
 #: facts it requires, and the package manifest comes last (it lists every file).
 REGISTRY = (
@@ -65,8 +70,9 @@ class Backups:
 class Context:
     """Everything an emitter may use. ``files`` and ``facts`` hold what earlier emitters made.
 
-    A per-policy emitter running in a worker process gets :meth:`part`: its policies,
-    the moment and the facts; not the matrix, catalog, lint report or earlier files.
+    A per-policy emitter running in a worker process gets :meth:`part`: its policies and
+    everything else but the earlier formats' files (and the lint report only if it
+    ``requires`` :data:`LINT`).
     """
 
     policyset: PolicySet
@@ -105,7 +111,7 @@ class Context:
         return PurePosixPath(*Path(relative).parts).as_posix()
 
     def part(self, policies: Sequence[Policy]) -> Context:
-        return Context(dataclasses.replace(self.policyset, policies=tuple(policies)), self.moment, facts=self.facts)
+        return dataclasses.replace(self, policyset=dataclasses.replace(self.policyset, policies=tuple(policies)), files={})
 
 
 @dataclass(frozen=True)
@@ -161,8 +167,9 @@ class Emitter:
     no two emitters own the same path. ``per_policy``: ``emit`` may run on any subset of
     the policies (in worker processes), the parts' files never overlap, and its validators
     need only the part's files (except those marked ``whole``). ``finish``: for a
-    per-policy format, what it writes once for all policies (a listing of them), made in
-    the build's own process from the facts each part published, in policy order; it
+    per-policy format, what it writes once for all policies (a listing of them, or a page
+    assembled from the parts), made from the facts each part published, in policy order,
+    without the earlier formats' files (a big build makes it in a worker process); it
     returns those files and the facts the format ``provides``.
     """
 
@@ -207,7 +214,7 @@ def by_name(name: str) -> Emitter:
 def check_order(found: Sequence[Emitter]) -> None:
     """Names unique, facts provided before they are required, no path owned twice."""
     names: set[str] = set()
-    facts: set[str] = set()
+    facts: set[str] = {LINT}
     owned: dict[str, str] = {}
     for emitter in found:
         if emitter.name in names:
@@ -267,6 +274,6 @@ def unexpressible(policyset: PolicySet, matrix: Matrix | None, found: Sequence[E
 
 
 __all__ = [
-    "Artifacts", "Backups", "Context", "Emitted", "Emitter", "REGISTRY", "Unexpressible", "Validator",
+    "Artifacts", "Backups", "Context", "Emitted", "Emitter", "LINT", "REGISTRY", "Unexpressible", "Validator",
     "by_name", "check_order", "emitters", "unexpressible", "validate", "validate_files",
 ]

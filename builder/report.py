@@ -19,13 +19,15 @@ import re
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+from markupsafe import Markup, escape
 
 from . import __version__
 from .syntax import markdown as md
 from .catalog import Catalog
 from .errors import ArtifactError, Problem
-from .formats import Artifacts, Backups, Context, Emitted, Emitter, Validator
+from .formats import LINT, Artifacts, Backups, Context, Emitted, Emitter, Validator
 from .lint import Finding, LintReport
 from .identifiers import gpo_marker
 from .syntax.numbers import digits
@@ -59,20 +61,90 @@ def emit(
     scenarios: Mapping[str, list[Check]] | None = None,
     intune: Mapping[str, Any] | None = None,
 ) -> dict[str, bytes]:
-    view = _view(policyset, findings, catalog, identity, scenarios or {}, intune or {})
-    return {HTML: _html(view).encode("utf-8"), MARKDOWN: _markdown(view).encode("utf-8")}
+    """Both files of the report, made in one go (a build makes the sections in parts)."""
+    sections = _sections(policyset, findings, catalog, identity, scenarios or {}, intune or {})
+    return _page(policyset, findings, catalog, identity, intune or {}, sections)
 
 
-def _emit(ctx: Context) -> Emitted:
+#: The fact each part publishes for ``finish``: its policies' sections of report.html.
+_PART = "report-sections"
+
+
+@dataclass(frozen=True)
+class Section:
+    """One policy's part of the report: its HTML section, and what the page and report.md
+    say of it elsewhere."""
+
+    key: str
+    html: str
+    scenarios_ok: int
+    scenarios: int
+
+
+def _identity(ctx: Context) -> Identity:
     if ctx.matrix is None or ctx.catalog is None or ctx.lint is None:
         raise ArtifactError("the report needs the matrix, the catalog and the lint report")
     backups = ctx.fact("backups", Backups)
-    identity = Identity(
+    return Identity(
         ctx.matrix_path, ctx.matrix.sha256, ctx.policyset.catalog_version, ctx.moment, dict(backups.ids), dict(ctx.matrix.addresses)
     )
-    checks = by_policy(ctx.matrix, ctx.catalog, {p.key: p for p in ctx.policyset.policies})
+
+
+def _intune_fact(ctx: Context) -> Mapping[str, Any]:
     intune = ctx.facts.get("intune")
-    return Emitted(emit(ctx.policyset, ctx.lint, ctx.catalog, identity, checks, intune if isinstance(intune, Mapping) else None))
+    return intune if isinstance(intune, Mapping) else {}
+
+
+def _emit(ctx: Context) -> Emitted:
+    """A part: the sections of its policies, with what cmfw's firewall model decides for
+    each scenario of their features (the costly half of the report, made in workers)."""
+    identity = _identity(ctx)
+    assert ctx.matrix is not None and ctx.catalog is not None and ctx.lint is not None
+    checks = by_policy(ctx.matrix, ctx.catalog, {p.key: p for p in ctx.policyset.policies})
+    return Emitted({}, {_PART: _sections(ctx.policyset, ctx.lint, ctx.catalog, identity, checks, _intune_fact(ctx))})
+
+
+def _finish(ctx: Context, parts: Sequence[Mapping[str, Any]]) -> Emitted:
+    """The page around the parts' sections, and report.md."""
+    identity = _identity(ctx)
+    assert ctx.lint is not None and ctx.catalog is not None
+    sections = [section for part in parts for section in part[_PART]]
+    return Emitted(_page(ctx.policyset, ctx.lint, ctx.catalog, identity, _intune_fact(ctx), sections))
+
+
+def _sections(
+    policyset: PolicySet,
+    findings: LintReport,
+    catalog: Catalog,
+    identity: Identity,
+    scenarios: Mapping[str, list[Check]],
+    intune: Mapping[str, Any],
+) -> list[Section]:
+    by_policy: dict[str, list[Finding]] = {}
+    for finding in findings.findings:
+        by_policy.setdefault(finding.policy, []).append(finding)
+    out = []
+    for p in policyset.policies:
+        view = dict(
+            _policy(p, catalog, identity, by_policy.get(p.name, []), scenarios.get(p.key, []), policyset),
+            intune=_intune(intune.get(p.key), catalog),
+        )
+        out.append(Section(p.key, _html("policy.html.j2", {"p": view}), view["scenarios_ok"], len(view["scenarios"])))
+    return out
+
+
+def _page(
+    policyset: PolicySet,
+    findings: LintReport,
+    catalog: Catalog,
+    identity: Identity,
+    intune: Mapping[str, Any],
+    sections: Sequence[Section],
+) -> dict[str, bytes]:
+    if [s.key for s in sections] != [p.key for p in policyset.policies]:
+        raise ArtifactError("the report's sections are not those of the policies, in their order")
+    view = _view(policyset, findings, catalog, identity, intune, sections)
+    return {HTML: _html("report.html.j2", view).encode("utf-8"), MARKDOWN: _markdown(view).encode("utf-8")}
 
 
 # -- the view: plain data, no formatting decisions about HTML or Markdown -----------------------
@@ -83,9 +155,11 @@ def _view(
     findings: LintReport,
     catalog: Catalog,
     identity: Identity,
-    scenarios: Mapping[str, list[Check]],
     intune: Mapping[str, Any],
+    sections: Sequence[Section],
 ) -> dict[str, Any]:
+    """The page around the sections: what the header, the grid, the lint table and
+    report.md show of each policy (a few counts), and the sections as they are."""
     used = {c.id for p in policyset.policies for c in p.features}
     features = [f for fid, f in catalog.features.items() if fid in used]
     by_policy: dict[str, list[Finding]] = {}
@@ -98,12 +172,23 @@ def _view(
         "moment": identity.moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "rules": sum(len(p.rules) for p in policyset.policies),
         "policies": [
-            dict(
-                _policy(p, catalog, identity, by_policy.get(p.name, []), scenarios.get(p.key, []), policyset),
-                intune=_intune(intune.get(p.key), catalog),
-            )
-            for p in policyset.policies
+            {
+                "name": p.name,
+                "key": p.key,
+                "gpo_guid": p.gpo_guid,
+                "rules": p.rules,
+                "inbound": sum(r.direction == "In" for r in p.rules),
+                "outbound": sum(r.direction == "Out" for r in p.rules),
+                "open": sum(f.counts for f in by_policy.get(p.name, [])),
+                "acknowledged": sum(not f.counts for f in by_policy.get(p.name, [])),
+                "scenarios_ok": section.scenarios_ok,
+                "scenarios": section.scenarios,
+                "intune": _intune(intune.get(p.key), catalog),
+            }
+            for p, section in zip(policyset.policies, sections)
         ],
+        # Made by the same escaping environment: a section is markup, not a value to escape.
+        "sections": [Markup(section.html) for section in sections],
         "intune": _intune_total(intune),
         "features": [
             {
@@ -316,17 +401,17 @@ def _finding(f: Finding, matrix_path: str) -> dict[str, str]:
 # -- HTML -----------------------------------------------------------------------------------------
 
 
-def _html(view: dict[str, Any]) -> str:
-    from markupsafe import escape
-
+def _html(template: str, view: dict[str, Any]) -> str:
     from .syntax.templating import render
 
-    def literal(value: Any) -> str:
-        if value is None:
-            raise TypeError("None reached the report template")
-        return str(escape(value))
+    return render("report", _literal, template, **view)
 
-    return render("report", literal, "report.html.j2", **view)
+
+def _literal(value: Any) -> str:
+    """Every value the HTML templates print, HTML-escaped (markup made by them passes)."""
+    if value is None:
+        raise TypeError("None reached the report template")
+    return str(escape(value))
 
 
 # -- Markdown -------------------------------------------------------------------------------------
@@ -350,7 +435,7 @@ def _markdown(view: dict[str, Any]) -> str:
             str(p["inbound"]),
             str(p["outbound"]),
             md.text(f"{p['open']} open, {p['acknowledged']} acknowledged"),
-            md.text(f"{p['scenarios_ok']} of {len(p['scenarios'])} as expected"),
+            md.text(f"{p['scenarios_ok']} of {p['scenarios']} as expected"),
         ] + ([_intune_cell(p["intune"])] if view["intune"] is not None else [])
         for p in view["policies"]
     ]
@@ -429,33 +514,34 @@ def _check(artifacts: Artifacts) -> list[Problem]:
     policy = root.xpath('//meta[@http-equiv="Content-Security-Policy"]/@content')
     if not policy or not str(policy[0]).startswith("default-src 'none'"):
         problems.append(Problem(path, message="has no Content-Security-Policy forbidding external loads"))
-    # Only elements that could refer out are looked at in Python (the page has one element
-    # per cell: walking them all here costs seconds for a thousand policies).
-    for element in root.xpath(_MAY_REFER_OUT):
-        for attribute in ("src", "href", "action", "srcset", "data", "formaction", "background"):
-            value = element.get(attribute)
-            if value is not None and not (attribute == "href" and value.startswith("#")) and not value.startswith("data:"):
-                problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag} {attribute}={value!r}> refers outside the page"))
-        if element.tag in ("link", "iframe", "object", "embed", "base"):
-            problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag}> would load something"))
+    # Attributes that could refer out, found by one XPath over the attribute axis (a
+    # predicate on every element costs seconds for a page of a thousand policies).
+    for value in root.xpath(_MAY_REFER_OUT):
+        element, attribute = value.getparent(), value.attrname
+        if not (attribute == "href" and value.startswith("#")) and not value.startswith("data:"):
+            problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag} {attribute}={str(value)!r}> refers outside the page"))
+    for element in root.iter(*_LOADING):
+        problems.append(Problem(path, element.sourceline or 0, 0, "", f"<{element.tag}> would load something"))
     return problems
 
 
-_MAY_REFER_OUT = (
-    "//*[@src or @action or @srcset or @data or @formaction or @background"
-    " or (@href and not(starts-with(@href, '#')))] | //link | //iframe | //object | //embed | //base"
-)
+_REFERRING = ("src", "href", "action", "srcset", "data", "formaction", "background")
+_MAY_REFER_OUT = "//@*[" + " or ".join(f"local-name()='{name}'" for name in _REFERRING) + "]"
+_LOADING = ("link", "iframe", "object", "embed", "base")
 
 
 EMITTER = Emitter(
     name="report",
     owns=(HTML, MARKDOWN),
     emit=_emit,
-    requires=("backups",),
+    per_policy=True,
+    finish=_finish,
+    requires=("backups", LINT),
     validators=(
         Validator(
             "report.html parses as HTML, has a Content-Security-Policy forbidding loads, and refers to nothing outside itself",
             _check,
+            whole=True,
         ),
     ),
 )

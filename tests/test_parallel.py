@@ -21,6 +21,33 @@ def test_workers_make_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert render(EXAMPLE).files == alone
 
 
+def test_parts_of_a_big_build_make_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's six policies seven times over: GPO, DSC and report sections are made in
+    several parts (the report's page and its check in a finish of their own), and the build
+    is that of one process, byte for byte."""
+    import copy
+
+    import yaml
+
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["policies"] = [
+        dict(copy.deepcopy(p), name=f"{p['name']} {i}", id=f"{p['id']}{i}") for i in range(7) for p in data["policies"]
+    ]
+    matrix = tmp_path / "many.yaml"
+    matrix.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    monkeypatch.setenv("CMFW_JOBS", "1")
+    one = render(matrix)
+    alone = one.files
+    monkeypatch.setenv("CMFW_JOBS", "2")
+    told: list[str] = []
+    assert render(matrix, progress=told.append).files == alone
+    for name in ("gpo", "dsc", "report"):
+        assert len([t for t in told if t.startswith(f"rendering {name} ")]) > 1, (name, told)
+    page = alone["report.html"].decode("utf-8")
+    sections = [page.index(f'<section class="policy" id="policy-{p.key}">') for p in one.policyset.policies]
+    assert sections == sorted(sections) and len(sections) == 42 and page.count('<section class="policy"') == 42
+
+
 def test_an_error_in_a_worker_is_the_same_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # Workers are forked (Linux), so they see this stand-in for a DSC emitter that refuses a policy.
     from builder.dsc import emit as dsc_emit

@@ -97,6 +97,20 @@ def test_report_loads_nothing_from_anywhere(files: dict[str, bytes]) -> None:
     broken = page.replace("</footer>", '<img src="https://example.invalid/x.png"></footer>').encode()
     [problem] = validate_files({"report.html": broken})
     assert "refers outside the page" in problem.message
+    for planted, expected in [
+        ('<IMG SRC="//example.invalid/x">', "<img src='//example.invalid/x'> refers outside the page"),
+        ('<form action="https://example.invalid/"></form>', "<form action='https://example.invalid/'> refers outside"),
+        ('<img srcset="x.png 2x">', "<img srcset='x.png 2x'> refers outside"),
+        ('<table background="x.png"></table>', "<table background='x.png'> refers outside"),
+        ('<button formaction="/x">b</button>', "<button formaction='/x'> refers outside"),
+        ('<a href="report.md">md</a>', "<a href='report.md'> refers outside"),
+        ('<link rel="stylesheet" href="#x">', "<link> would load something"),
+        ('<iframe></iframe>', "<iframe> would load something"),
+    ]:
+        found = validate_files({"report.html": page.replace("</footer>", planted + "</footer>").encode()})
+        assert [p.message for p in found if expected in p.message], (planted, found)
+    fine = page.replace("</footer>", '<a href="#lint">lint</a><img src="data:image/png;base64,AA=="></footer>')
+    assert validate_files({"report.html": fine.encode()}) == []
 
 
 def test_hostile_names_are_only_text(write: Callable[..., Path]) -> None:

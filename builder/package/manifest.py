@@ -43,8 +43,10 @@ def file_mode(path: str) -> int:
     return 0o755 if path.endswith(".sh") else 0o644
 
 
-def build_manifest(ctx: Context, files: Mapping[str, bytes]) -> bytes:
-    """``build.json``: what was built from what, and every file with its SHA-256."""
+def build_manifest(ctx: Context, files: Mapping[str, bytes], digests: Mapping[str, str] | None = None) -> bytes:
+    """``build.json``: what was built from what, and every file with its SHA-256
+    (``digests``: those already known, by path)."""
+    digests = digests if digests is not None else sha256_all(files)
     if ctx.matrix is None:
         raise ArtifactError("build.json needs the matrix the build was made from")
     backups = ctx.fact("backups", Backups)
@@ -74,30 +76,50 @@ def build_manifest(ctx: Context, files: Mapping[str, bytes]) -> bytes:
                 }
                 for p in policyset.policies
             ],
-            "files": {path: hashlib.sha256(files[path]).hexdigest() for path in sorted(files) if path not in UNLISTED},
+            "files": {path: digests[path] for path in sorted(files) if path not in UNLISTED},
         }
     )
 
 
 def _emit(ctx: Context) -> Emitted:
     files = dict(ctx.files)
-    own = {MANIFEST: build_manifest(ctx, files)}
+    digests = sha256_all(files)
+    own = {MANIFEST: build_manifest(ctx, files, digests)}
     files.update(own)
-    own[SUMS] = checksums(files)
+    digests[MANIFEST] = hashlib.sha256(own[MANIFEST]).hexdigest()
+    own[SUMS] = checksums(files, digests)
     if ctx.zip:
         files.update(own)
         own[ZIP] = zip_package(files, zip_top(ctx.out_dir), ctx.moment)
     return Emitted(own)
 
 
-def checksums(files: Mapping[str, bytes]) -> bytes:
-    """``SHA256SUMS``: one ``<hex>  <path>`` line per file, sorted by path, LF line ends."""
+def checksums(files: Mapping[str, bytes], digests: Mapping[str, str] | None = None) -> bytes:
+    """``SHA256SUMS``: one ``<hex>  <path>`` line per file, sorted by path, LF line ends
+    (``digests``: the SHA-256 of files already summed, by path)."""
+    known = digests or {}
     lines = [
-        f"{hashlib.sha256(files[path]).hexdigest()}  {path}\n"
+        f"{known.get(path) or hashlib.sha256(files[path]).hexdigest()}  {path}\n"
         for path in sorted(files)
         if path not in (SUMS, ZIP)
     ]
     return "".join(lines).encode("utf-8")
+
+
+def sha256_all(files: Mapping[str, bytes]) -> dict[str, str]:
+    """The SHA-256 of every file, by path; a big build's in two threads (hashlib lets go of
+    the interpreter lock while it sums, so both cores work once the workers are done)."""
+    paths = sorted(files)
+    if sum(len(files[p]) for p in paths) < 32 * 1024 * 1024:
+        return {path: hashlib.sha256(files[path]).hexdigest() for path in paths}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def summed(share: list[str]) -> dict[str, str]:
+        return {path: hashlib.sha256(files[path]).hexdigest() for path in share}
+
+    with ThreadPoolExecutor(2) as pool:
+        halves = list(pool.map(summed, (paths[0::2], paths[1::2])))
+    return {**halves[0], **halves[1]}
 
 
 def parse_checksums(data: bytes) -> dict[str, str]:

@@ -22,6 +22,8 @@ def environment(folder: str, literal: Literal) -> Any:
     from ..datafiles import template_path
 
     def finalize(value: Any) -> str:
+        if value.__class__ is str:  # most values: no isinstance chain
+            return literal(value)
         if isinstance(value, jinja2.Undefined):
             str(value)  # StrictUndefined raises here, naming the missing variable
         return literal(value)
