@@ -229,6 +229,12 @@ def _task_finish(
         return emitted.files, emitted.facts, problems, done
 
 
+def _task_checks(index: int, files: dict[str, bytes], which: tuple[int, ...]) -> tuple[list[Problem], frozenset[int]]:
+    """Validators of a format made in the build's process, on its own files, in a worker."""
+    with cycles_unchecked():
+        return _own_checks(parallel.shared().found[index], files, which)
+
+
 def _own_checks(emitter: Emitter, files: dict[str, bytes], which: Sequence[int]) -> tuple[list[Problem], frozenset[int]]:
     """The validators ``which`` of ``emitter`` that need only ``files``, in order, until one
     reaches for another file: what they found, and which ran."""
@@ -282,6 +288,7 @@ class _Emission:
         self.problems: list[list[Problem]] = [[] for _ in range(count)]
         self.done: list[frozenset[int]] = [frozenset()] * count  # validators run where the format was made
         self.finishing = [False] * count
+        self.made_here: dict[int, dict[str, bytes]] = {}  # formats that read the others' files
         self.merged: dict[str, bytes] = {}
         self.merged_upto = 0
         self.ready: list[tuple[tuple[int, ...], Callable[..., Any], tuple[Any, ...], tuple[int, ...]]] = []
@@ -453,6 +460,7 @@ class _Emission:
         )
         emitted = emitter.emit(current)
         self._publish(index, emitted.files, emitted.facts)
+        self.made_here[index] = emitted.files
 
     def _publish(self, index: int, files: dict[str, bytes], facts: dict[str, Any]) -> None:
         emitter = self.found[index]
@@ -476,22 +484,48 @@ class _Emission:
         return self.merged
 
     def _validated(self) -> dict[str, bytes]:
-        """Every file, after the validators that still had to run (on all of them)."""
+        """Every file, after the validators that still had to run (on all of them).
+
+        Those of a format made here (the package manifest) that need only its own files
+        run in a worker meanwhile; the problems are listed format by format all the same.
+        """
         self._tell("checking the artifacts")
         files = self._files_before(len(self.found))
         everything = Artifacts(files)
-        problems: list[Problem] = []
-        for index, emitter in enumerate(self.found):
-            problems += self.problems[index]
-            rest = tuple(
-                v for number, v in enumerate(emitter.validators)
+        rest = [
+            tuple(
+                number for number, v in enumerate(emitter.validators)
                 if number not in self.done[index] and (v.whole or not emitter.per_policy)
             )
-            if rest:
-                problems += formats.validate(everything, [dataclasses.replace(emitter, validators=rest)])
+            for index, emitter in enumerate(self.found)
+        ]
+        away: dict[int, int] = {}
+        if self.executor.count > 1:
+            for index, own in self.made_here.items():
+                if rest[index] and own:
+                    away[self.executor.submit(_task_checks, index, own, rest[index])] = index
+        found: list[list[Problem]] = [[] for _ in self.found]
+        for index in range(len(self.found)):
+            if index not in away.values():
+                found[index] = self._check_here(everything, index, rest[index])
+        for _ in range(len(away)):
+            ticket, error, result = self.executor.next()
+            if error is not None:
+                raise error
+            index = away[ticket]
+            problems, done = result
+            found[index] = problems + self._check_here(everything, index, tuple(n for n in rest[index] if n not in done))
+        problems = [p for index in range(len(self.found)) for p in self.problems[index] + found[index]]
         if problems:
             raise ArtifactError("generated artifacts failed validation:\n" + "\n".join(str(p) for p in problems))
         return files
+
+    def _check_here(self, everything: Artifacts, index: int, numbers: tuple[int, ...]) -> list[Problem]:
+        emitter = self.found[index]
+        if not numbers:
+            return []
+        chosen = tuple(emitter.validators[n] for n in numbers)
+        return formats.validate(everything, [dataclasses.replace(emitter, validators=chosen)])
 
 
 def _add(files: dict[str, bytes], new: dict[str, bytes], emitter: Emitter) -> None:

@@ -25,16 +25,7 @@ def test_parts_of_a_big_build_make_the_same_bytes(tmp_path: Path, monkeypatch: p
     """The example's six policies seven times over: GPO, DSC and report sections are made in
     several parts (the report's page and its check in a finish of their own), and the build
     is that of one process, byte for byte."""
-    import copy
-
-    import yaml
-
-    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    data["policies"] = [
-        dict(copy.deepcopy(p), name=f"{p['name']} {i}", id=f"{p['id']}{i}") for i in range(7) for p in data["policies"]
-    ]
-    matrix = tmp_path / "many.yaml"
-    matrix.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    matrix = _many(tmp_path)
     monkeypatch.setenv("CMFW_JOBS", "1")
     one = render(matrix)
     alone = one.files
@@ -46,6 +37,41 @@ def test_parts_of_a_big_build_make_the_same_bytes(tmp_path: Path, monkeypatch: p
     page = alone["report.html"].decode("utf-8")
     sections = [page.index(f'<section class="policy" id="policy-{p.key}">') for p in one.policyset.policies]
     assert sections == sorted(sections) and len(sections) == 42 and page.count('<section class="policy"') == 42
+
+
+def _many(tmp_path: Path, times: int = 7) -> Path:
+    """The example's policies ``times`` over, with new names and ids."""
+    import copy
+
+    import yaml
+
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["policies"] = [
+        dict(copy.deepcopy(p), name=f"{p['name']} {i}", id=f"{p['id']}{i}") for i in range(times) for p in data["policies"]
+    ]
+    matrix = tmp_path / "many.yaml"
+    matrix.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return matrix
+
+
+def test_problems_found_at_the_end_are_those_of_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package manifest's check runs in a worker while the GPO listing check runs here:
+    the problems still come format by format, in registry order."""
+    from builder.errors import ArtifactError, Problem
+    from builder.gpo import check as gpo_check
+    from builder.package import manifest
+
+    monkeypatch.setattr(gpo_check, "check_manifest", lambda *a, **k: [Problem("gpo/manifest.xml", message="planted (gpo)")])
+    monkeypatch.setattr(manifest, "check_package", lambda *a, **k: [Problem("build.json", message="planted (package)")])
+    matrix = _many(tmp_path)
+    messages = []
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("CMFW_JOBS", jobs)
+        with pytest.raises(ArtifactError) as info:
+            render(matrix)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert messages[0].index("planted (gpo)") < messages[0].index("planted (package)")
 
 
 def test_an_error_in_a_worker_is_the_same_error(monkeypatch: pytest.MonkeyPatch) -> None:
