@@ -308,7 +308,7 @@ class StagedTree:
         except OSError as exc:
             raise self._failed(exc) from None
         if previous is not None:  # if this is interrupted, the next build removes the rest
-            shutil.rmtree(previous, ignore_errors=True)
+            _remove_tree(previous)
 
     # -- the writer thread ------------------------------------------------------------------
 
@@ -452,6 +452,25 @@ def _copy_regular(source: Path, destination: Path) -> None:
             if not _SYNC_ONCE:
                 os.fsync(dst.fileno())
     os.utime(destination, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove a previous output: its folders' folders in four threads (a file system frees a
+    thousand policies' files faster when asked in parallel; ``unlink`` lets go of the
+    interpreter lock), then what is left."""
+    try:
+        branches = [
+            entry.path for top in os.scandir(root) if top.is_dir(follow_symlinks=False)
+            for entry in os.scandir(top.path) if entry.is_dir(follow_symlinks=False)
+        ]
+    except OSError:
+        branches = []
+    if len(branches) >= 64:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda path: shutil.rmtree(path, ignore_errors=True), branches))
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _swap(staging: Path, target: Path) -> Path | None:

@@ -1,6 +1,7 @@
 """The atomic writer: all or nothing, and never a foreign file lost."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,22 @@ def test_a_link_named_like_a_leftover_is_not_moved(tmp_path: Path) -> None:
     write_tree(out, manifest({"a.txt": b"a"}))
     assert not (out / "keep.txt").exists() and (elsewhere / "keep.txt").read_text() == "mine"
     assert (out / "a.txt").read_bytes() == b"a"
+
+
+def test_a_big_previous_output_is_removed_in_threads_without_following_links(tmp_path: Path) -> None:
+    from builder.writer import _remove_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    old = tmp_path / ".out.cmfw-old-x"
+    for i in range(80):  # enough branches for the threads
+        branch = old / "dsc" / f"P{i}"
+        branch.mkdir(parents=True)
+        (branch / "localhost.mof").write_bytes(b"x" * 100)
+    (old / "dsc" / "P0" / "link").symlink_to(outside)
+    (old / "gpo").symlink_to(outside)
+    (old / "build.json").write_text("{}")
+    _remove_tree(old)
+    assert not old.exists() and not os.path.lexists(old)
+    assert (outside / "keep.txt").read_text() == "mine"
