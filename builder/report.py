@@ -499,16 +499,73 @@ def _intune_cell(plane: dict[str, Any] | None) -> str:
 
 
 def _check(artifacts: Artifacts) -> list[Problem]:
-    """The report parses as HTML and can load nothing: no external source, link or style."""
+    """The report parses as HTML and can load nothing: no external source, link or style.
+
+    A clean page is known by one pass of the HTML parser that builds no tree (a tree of a
+    thousand policies' page takes 400 MB); a page with anything to say is parsed again
+    into a tree, for the lines of its problems.
+    """
     data = artifacts.files.get(HTML)
     if data is None:
         return []
-    path = HTML
-    from lxml import html
+    if _clean(data):
+        return []
+    return _problems(HTML, data)
+
+
+def _clean(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 HTML with the CSP and nothing that refers out, by the same
+    parser as :func:`_problems` (libxml2's), told each element without keeping it."""
+    import codecs
+
+    from lxml import etree
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(data), 1 << 20):
+            decoder.decode(data[start : start + (1 << 20)])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    scan = _Scan()
+    try:
+        etree.fromstring(data, etree.HTMLParser(target=scan, encoding="utf-8"))
+    except (etree.LxmlError, ValueError):
+        return False
+    return scan.elements > 0 and scan.csp and not scan.refers
+
+
+class _Scan:
+    """A parser target that notes the CSP and anything that could load or refer out."""
+
+    def __init__(self) -> None:
+        self.elements, self.csp, self.refers = 0, False, False
+        self.policies = 0  # Content-Security-Policy meta elements: the first one counts
+
+    def start(self, tag: str, attrib: Mapping[str, str]) -> None:
+        self.elements += 1
+        if tag in _LOADING:
+            self.refers = True
+        elif attrib:
+            if tag == "meta" and attrib.get("http-equiv") == "Content-Security-Policy":
+                self.policies += 1
+                if self.policies == 1:
+                    self.csp = attrib.get("content", "").startswith("default-src 'none'")
+            for name in _REFERRING:
+                value = attrib.get(name)
+                if value is not None and not (name == "href" and value.startswith("#")) and not value.startswith("data:"):
+                    self.refers = True
+
+    def close(self) -> None:
+        return None
+
+
+def _problems(path: str, data: bytes) -> list[Problem]:
+    from lxml import etree, html
 
     try:
         root = html.document_fromstring(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, etree.LxmlError) as exc:  # an empty file: ParserError
         return [Problem(path, message=f"not an HTML document: {exc}")]
     problems = []
     policy = root.xpath('//meta[@http-equiv="Content-Security-Policy"]/@content')

@@ -111,6 +111,12 @@ def test_report_loads_nothing_from_anywhere(files: dict[str, bytes]) -> None:
         assert [p.message for p in found if expected in p.message], (planted, found)
     fine = page.replace("</footer>", '<a href="#lint">lint</a><img src="data:image/png;base64,AA=="></footer>')
     assert validate_files({"report.html": fine.encode()}) == []
+    meta = '<meta http-equiv="Content-Security-Policy"'
+    lax = page.replace(meta, meta + ' content="script-src *">' + meta, 1)  # the first one counts
+    [problem] = validate_files({"report.html": lax.encode()})
+    assert problem.message == "has no Content-Security-Policy forbidding external loads"
+    for unreadable in (b"", page.encode()[:-1] + b"\xff", "<p>no head</p>".encode()):
+        assert validate_files({"report.html": unreadable}), unreadable[-20:]
 
 
 def test_hostile_names_are_only_text(write: Callable[..., Path]) -> None:
