@@ -30,7 +30,7 @@ from .model import PolicySet
 from .package.manifest import BUILD_FORMAT, MANIFEST
 from .resolve import resolve
 from .timestamps import build_time
-from .writer import StagedTree, Stale, stale_files
+from .writer import FileMap, StagedTree, Stale, stale_files
 from .yamlsource import stdin_bytes
 
 __all__ = ["BUILD_FORMAT", "Build", "Validated", "build", "check_build", "render", "validate"]
@@ -52,7 +52,9 @@ class Build:
 
     matrix: Matrix
     policyset: PolicySet
-    files: dict[str, bytes]
+    #: Every file by path. After :func:`build`, the bigger part is read back from the
+    #: output directory when asked for (:class:`~builder.writer.FileMap`).
+    files: Mapping[str, bytes]
     lint: LintReport
 
 
@@ -282,14 +284,19 @@ class _Emission:
         self.started = [False] * count
         self.complete = [False] * count
         self.published: list[dict[str, Any]] = [{} for _ in range(count)]
-        self.parts: list[list[tuple[int, dict[str, bytes], dict[str, Any], list[Problem]]]] = [[] for _ in range(count)]
+        # Each part's (chunk, paths, facts, problems); its files wait in ``unsorted`` until
+        # the format's finish puts them in policy order in ``own``.
+        self.parts: list[list[tuple[int, list[str], dict[str, Any], list[Problem]]]] = [[] for _ in range(count)]
+        self.unsorted: list[dict[str, bytes | None]] = [{} for _ in range(count)]
         self.chunks = [0] * count
-        self.own: list[dict[str, bytes]] = [{} for _ in range(count)]
+        # Files by format, then merged in registry order; ``None``: written to the sink and let go.
+        self.own: list[dict[str, bytes | None]] = [{} for _ in range(count)]
+        self.where: dict[str, int] = {}  # path → the format that wrote it
         self.problems: list[list[Problem]] = [[] for _ in range(count)]
         self.done: list[frozenset[int]] = [frozenset()] * count  # validators run where the format was made
         self.finishing = [False] * count
         self.made_here: dict[int, dict[str, bytes]] = {}  # formats that read the others' files
-        self.merged: dict[str, bytes] = {}
+        self.merged: dict[str, bytes | None] = {}
         self.merged_upto = 0
         self.ready: list[tuple[tuple[int, ...], Callable[..., Any], tuple[Any, ...], tuple[int, ...]]] = []
         self.inflight: dict[int, tuple[int, ...]] = {}
@@ -297,7 +304,7 @@ class _Emission:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def run(self) -> tuple[dict[str, bytes], LintReport]:
+    def run(self) -> tuple[Mapping[str, bytes], LintReport]:
         self._release()
         while self.ready or self.inflight:
             self.ready.sort(key=lambda task: task[0])
@@ -341,7 +348,9 @@ class _Emission:
             return
         if emitter.per_policy:
             files, facts, problems = result
-            self.parts[index].append((position[2], files, facts, problems))
+            _add(self.unsorted[index], files, emitter)
+            self.where.update(dict.fromkeys(files, index))
+            self.parts[index].append((position[2], list(files), facts, problems))
             self.pending.append(files)
             total = len(self.ctx.policyset.policies)
             self.rendered[index] = min(total, self.rendered[index] + -(-total // max(self.chunks[index], 1)))
@@ -363,6 +372,20 @@ class _Emission:
         for files in self.pending:
             self.sink.add(files)
         self.pending.clear()
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Drop the bytes of the files the sink has written (:class:`FileMap` reads them back
+        if a later format or validator asks): memory for what is being made, not for all."""
+        assert self.sink is not None
+        for rel in self.sink.written():
+            index = self.where.get(rel)
+            if index is None:
+                continue
+            for holder in (self.merged, self.own[index], self.unsorted[index]):
+                if rel in holder:
+                    holder[rel] = None
+                    break
 
     def _tell(self, what: str) -> None:
         if self.progress is not None:
@@ -441,8 +464,10 @@ class _Emission:
         emitter = self.found[index]
         parts = sorted(self.parts[index], key=lambda part: part[0])
         self.parts[index] = []
-        for _, files, _, problems in parts:
-            _add(self.own[index], files, emitter)
+        unsorted, self.unsorted[index] = self.unsorted[index], {}
+        for _, paths, _, problems in parts:
+            for rel in paths:
+                self.own[index][rel] = unsorted[rel]
             self.problems[index] += problems
         if emitter.finish is None:
             self.complete[index] = True
@@ -456,7 +481,8 @@ class _Emission:
         emitter = self.found[index]
         current = Context(
             self.ctx.policyset, self.ctx.moment, self.ctx.catalog, self.ctx.matrix, self.findings,
-            self.ctx.out_dir, self.ctx.zip, self._files_before(index), self._facts(index),
+            self.ctx.out_dir, self.ctx.zip, self._files(index), self._facts(index),
+            self.sink.digests if self.sink is not None else {},
         )
         emitted = emitter.emit(current)
         self._publish(index, emitted.files, emitted.facts)
@@ -465,6 +491,7 @@ class _Emission:
     def _publish(self, index: int, files: dict[str, bytes], facts: dict[str, Any]) -> None:
         emitter = self.found[index]
         _add(self.own[index], files, emitter)
+        self.where.update(dict.fromkeys(files, index))
         self.pending.append(files)
         missing = set(emitter.provides) - set(facts)
         if missing:
@@ -475,22 +502,25 @@ class _Emission:
         self.published[index] = facts
         self.complete[index] = True
 
-    def _files_before(self, index: int) -> dict[str, bytes]:
-        """Every file of the formats before ``index``, in registry order."""
+    def _files(self, index: int) -> Mapping[str, bytes]:
+        """Every file of the formats before ``index``, in registry order; those the sink
+        wrote are read back from it."""
         while self.merged_upto < index:
             self.merged.update(self.own[self.merged_upto])
             self.own[self.merged_upto] = {}
             self.merged_upto += 1
-        return self.merged
+        if self.sink is not None:
+            return FileMap(self.merged, self.sink)
+        return self.merged  # type: ignore[return-value]  # nothing was let go: all bytes
 
-    def _validated(self) -> dict[str, bytes]:
+    def _validated(self) -> Mapping[str, bytes]:
         """Every file, after the validators that still had to run (on all of them).
 
         Those of a format made here (the package manifest) that need only its own files
         run in a worker meanwhile; the problems are listed format by format all the same.
         """
         self._tell("checking the artifacts")
-        files = self._files_before(len(self.found))
+        files = self._files(len(self.found))
         everything = Artifacts(files)
         rest = [
             tuple(
@@ -528,7 +558,7 @@ class _Emission:
         return formats.validate(everything, [dataclasses.replace(emitter, validators=chosen)])
 
 
-def _add(files: dict[str, bytes], new: dict[str, bytes], emitter: Emitter) -> None:
+def _add(files: dict[str, bytes | None], new: dict[str, bytes], emitter: Emitter) -> None:
     for path, data in new.items():
         if not emitter.owns_path(path):
             raise ArtifactError(f"format {emitter.name!r} wrote {path}, which is not among the paths it owns")
@@ -561,7 +591,8 @@ def build(
             raise LintFailure(result.lint.warnings)
         if progress is not None:
             progress(f"writing {len(result.files)} files")
-        tree.commit(result.files)
+        files = result.files
+        tree.commit(files, unchanged=files.on_disk if isinstance(files, FileMap) else None)
     return result
 
 

@@ -84,6 +84,9 @@ class Context:
     zip: bool = False
     files: Mapping[str, bytes] = field(default_factory=dict)
     facts: Mapping[str, Any] = field(default_factory=dict)
+    #: The SHA-256 (hex) of earlier formats' files that the build already summed as it
+    #: wrote them, by path (a format that lists digests need not read those files again).
+    digests: Mapping[str, str] = field(default_factory=dict)
 
     def fact(self, name: str, kind: type[T]) -> T:
         """A fact an earlier emitter published; its absence is a bug in the registry's order."""
@@ -111,7 +114,7 @@ class Context:
         return PurePosixPath(*Path(relative).parts).as_posix()
 
     def part(self, policies: Sequence[Policy]) -> Context:
-        return dataclasses.replace(self, policyset=dataclasses.replace(self.policyset, policies=tuple(policies)), files={})
+        return dataclasses.replace(self, policyset=dataclasses.replace(self.policyset, policies=tuple(policies)), files={}, digests={})
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ elsewhere; reading a FIFO would hang). Files are created with ``O_EXCL`` and
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -30,7 +32,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from .errors import OutputError
 from .package.manifest import MANIFEST, UNLISTED, file_mode
@@ -206,6 +208,32 @@ def write_tree(target: Path | str, files: dict[str, bytes], *, force: bool = Fal
         tree.commit(files)
 
 
+class FileMap(Mapping[str, bytes]):
+    """A build's files by path: in memory (``bytes``) until ``tree`` has written them, then
+    (``None``) read back from it when asked for, so that a big build does not hold every
+    file it wrote. Iteration and ``in`` never read a file."""
+
+    def __init__(self, files: Mapping[str, bytes | None], tree: StagedTree) -> None:
+        self._files, self._tree = files, tree
+
+    def __getitem__(self, rel: str) -> bytes:
+        data = self._files[rel]
+        return data if data is not None else self._tree.read(rel)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._files
+
+    def on_disk(self, rel: str) -> bool:
+        """Whether ``rel`` is one the tree wrote, and so not held here."""
+        return rel in self._files and self._files[rel] is None
+
+
 class StagedTree:
     """An output directory being replaced: files go into a hidden staging sibling as they
     are made (:meth:`add`, written by a background thread while the build goes on), and
@@ -223,7 +251,8 @@ class StagedTree:
         self.staging: Path | None = None
         self._foreign: list[str] = []
         self._lock: contextlib.ExitStack | None = None
-        self._written: dict[str, bytes] = {}
+        self._written: dict[str, str] = {}  # path → SHA-256 of what was written
+        self._landed: collections.deque[str] = collections.deque()  # written, not yet told (:meth:`written`)
         self._folders: set[PurePosixPath] = set()
         self._queue: queue.SimpleQueue[dict[str, bytes] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -275,9 +304,33 @@ class StagedTree:
         if self._error is not None:
             self._raise()
 
-    def commit(self, files: dict[str, bytes]) -> None:
+    def written(self) -> list[str]:
+        """The files written since the last call (the build may then let go of their bytes:
+        :meth:`read` gives them back)."""
+        out = []
+        while self._landed:
+            out.append(self._landed.popleft())
+        return out
+
+    @property
+    def digests(self) -> Mapping[str, str]:
+        """The SHA-256 (hex) of every file written so far, by path (summed as it was written;
+        a copy: the writer thread goes on)."""
+        return dict(self._written)
+
+    def read(self, rel: str) -> bytes:
+        """A file this tree wrote, read back: from the staging folder, or after the commit
+        from the output."""
+        root = self.target if self._committed else self.staging
+        assert root is not None and rel in self._written
+        fd = os.open(root / rel, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read()
+
+    def commit(self, files: Mapping[str, bytes], *, unchanged: Callable[[str], bool] | None = None) -> None:
         """Make the staging folder exactly ``files`` (and the foreign files kept), flush it
-        and swap it in for the output."""
+        and swap it in for the output. ``unchanged(path)``: a file already written that the
+        caller knows it did not change since (else it is compared by SHA-256)."""
         check_paths(files)
         self.start()
         self.flush()
@@ -287,9 +340,12 @@ class StagedTree:
         try:
             for rel in sorted(self._written.keys() - files.keys()):  # not in the final build
                 os.unlink(staging / rel)
+                del self._written[rel]
             for rel in sorted(files):
                 before = self._written.get(rel)
-                if before is not None and (before is files[rel] or before == files[rel]):
+                if before is not None and (
+                    (unchanged is not None and unchanged(rel)) or hashlib.sha256(files[rel]).hexdigest() == before
+                ):
                     continue
                 if before is not None:
                     os.unlink(staging / rel)
@@ -334,7 +390,8 @@ class StagedTree:
                 os.mkdir(self.staging / folder, 0o700)  # parents first; all new, so never a link
                 self._folders.add(folder)
         _write_file(self.staging / rel, data, file_mode(rel))
-        self._written[rel] = data
+        self._written[rel] = hashlib.sha256(data).hexdigest()  # big files: without the interpreter lock
+        self._landed.append(rel)
 
     def flush(self) -> None:
         """Wait until every file given to :meth:`add` so far is written (or writing failed:

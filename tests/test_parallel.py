@@ -74,6 +74,23 @@ def test_problems_found_at_the_end_are_those_of_one_process(tmp_path: Path, monk
     assert messages[0].index("planted (gpo)") < messages[0].index("planted (package)")
 
 
+def test_a_big_build_returns_what_it_wrote_by_reading_it_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A streamed build lets go of the bytes the staging tree has written and reads them
+    back when asked (build.json sums them from the writer's digests): the same files."""
+    from builder.build import build
+    from builder.writer import FileMap
+
+    matrix, out = _many(tmp_path), tmp_path / "out"
+    monkeypatch.setenv("CMFW_JOBS", "1")
+    expected = render(matrix, out_dir=out).files
+    monkeypatch.setenv("CMFW_JOBS", "2")
+    result = build(matrix, out)
+    assert isinstance(result.files, FileMap)
+    assert dict(result.files) == expected
+    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == set(expected)
+    assert all((out / rel).read_bytes() == data for rel, data in expected.items())
+
+
 def test_an_error_in_a_worker_is_the_same_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # Workers are forked (Linux), so they see this stand-in for a DSC emitter that refuses a policy.
     from builder.dsc import emit as dsc_emit

@@ -201,3 +201,37 @@ def test_a_big_previous_output_is_removed_in_threads_without_following_links(tmp
     _remove_tree(old)
     assert not old.exists() and not os.path.lexists(old)
     assert (outside / "keep.txt").read_text() == "mine"
+
+
+def test_a_staged_tree_tells_what_it_wrote_and_gives_it_back(tmp_path: Path) -> None:
+    import hashlib
+
+    from builder.writer import FileMap, StagedTree
+
+    files = {"gpo/a.xml": b"<a/>", "dsc/P/localhost.mof": b"instance", "rules.json": b"{}"}
+    with StagedTree(tmp_path / "out") as tree:
+        tree.add({k: files[k] for k in ("gpo/a.xml", "dsc/P/localhost.mof")})
+        tree.flush()
+        assert sorted(tree.written()) == ["dsc/P/localhost.mof", "gpo/a.xml"]
+        assert tree.written() == []  # each told once
+        assert tree.digests == {k: hashlib.sha256(files[k]).hexdigest() for k in ("gpo/a.xml", "dsc/P/localhost.mof")}
+        held: dict[str, bytes | None] = {"gpo/a.xml": None, "dsc/P/localhost.mof": None, "rules.json": files["rules.json"]}
+        view = FileMap(held, tree)
+        assert dict(view) == files and view.on_disk("gpo/a.xml") and not view.on_disk("rules.json")
+        assert "gpo/a.xml" in view and "other" not in view and len(view) == 3
+        tree.commit(view, unchanged=view.on_disk)
+    assert view["gpo/a.xml"] == b"<a/>"  # now read from the output
+    (tmp_path / "out" / "gpo" / "a.xml").write_bytes(b"<changed/>")
+    assert view["gpo/a.xml"] == b"<changed/>"  # read back, not kept
+    assert {p.name for p in tmp_path.iterdir()} == {"out"}
+
+
+def test_a_commit_rewrites_a_written_file_whose_bytes_changed(tmp_path: Path) -> None:
+    from builder.writer import StagedTree
+
+    with StagedTree(tmp_path / "out") as tree:
+        tree.add({"a.txt": b"first", "b.txt": b"same", "gone.txt": b"x"})
+        tree.commit({"a.txt": b"second", "b.txt": b"same"})
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"second"
+    assert (tmp_path / "out" / "b.txt").read_bytes() == b"same"
+    assert not (tmp_path / "out" / "gone.txt").exists()

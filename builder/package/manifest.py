@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import ChainMap
 import json
 import os
 import zipfile
@@ -82,15 +83,14 @@ def build_manifest(ctx: Context, files: Mapping[str, bytes], digests: Mapping[st
 
 
 def _emit(ctx: Context) -> Emitted:
-    files = dict(ctx.files)
-    digests = sha256_all(files)
-    own = {MANIFEST: build_manifest(ctx, files, digests)}
-    files.update(own)
+    # The other formats' files are read only where the build has not summed them already
+    # (a big build's files were written, and summed, as they were made), and for the zip.
+    digests = sha256_all(ctx.files, ctx.digests)
+    own = {MANIFEST: build_manifest(ctx, ctx.files, digests)}
     digests[MANIFEST] = hashlib.sha256(own[MANIFEST]).hexdigest()
-    own[SUMS] = checksums(files, digests)
+    own[SUMS] = checksums(ChainMap(own, ctx.files), digests)  # type: ignore[arg-type]
     if ctx.zip:
-        files.update(own)
-        own[ZIP] = zip_package(files, zip_top(ctx.out_dir), ctx.moment)
+        own[ZIP] = zip_package(ChainMap(own, ctx.files), zip_top(ctx.out_dir), ctx.moment)  # type: ignore[arg-type]
     return Emitted(own)
 
 
@@ -106,12 +106,15 @@ def checksums(files: Mapping[str, bytes], digests: Mapping[str, str] | None = No
     return "".join(lines).encode("utf-8")
 
 
-def sha256_all(files: Mapping[str, bytes]) -> dict[str, str]:
-    """The SHA-256 of every file, by path; a big build's in two threads (hashlib lets go of
-    the interpreter lock while it sums, so both cores work once the workers are done)."""
-    paths = sorted(files)
-    if sum(len(files[p]) for p in paths) < 32 * 1024 * 1024:
-        return {path: hashlib.sha256(files[path]).hexdigest() for path in paths}
+def sha256_all(files: Mapping[str, bytes], known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The SHA-256 of every file, by path (``known``: those already summed); many in two
+    threads (hashlib lets go of the interpreter lock while it sums, so both cores work
+    once the workers are done)."""
+    known = known or {}
+    digests = {path: known[path] for path in files if path in known}
+    paths = sorted(path for path in files if path not in digests)
+    if len(paths) < 256:
+        return digests | {path: hashlib.sha256(files[path]).hexdigest() for path in paths}
     from concurrent.futures import ThreadPoolExecutor
 
     def summed(share: list[str]) -> dict[str, str]:
@@ -119,7 +122,7 @@ def sha256_all(files: Mapping[str, bytes]) -> dict[str, str]:
 
     with ThreadPoolExecutor(2) as pool:
         halves = list(pool.map(summed, (paths[0::2], paths[1::2])))
-    return {**halves[0], **halves[1]}
+    return digests | halves[0] | halves[1]
 
 
 def parse_checksums(data: bytes) -> dict[str, str]:
