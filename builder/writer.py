@@ -292,11 +292,11 @@ class StagedTree:
             raise self._failed(exc) from None
 
     def add(self, files: Mapping[str, bytes]) -> None:
-        """Write ``files`` into the staging folder, in the background."""
+        """Write ``files`` into the staging folder, in the background (the first call also
+        takes the lock and makes the staging folder there)."""
         if not files:
             return
         check_paths(dict(files))
-        self.start()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="cmfw-writer", daemon=True)
             self._thread.start()
@@ -332,9 +332,9 @@ class StagedTree:
         and swap it in for the output. ``unchanged(path)``: a file already written that the
         caller knows it did not change since (else it is compared by SHA-256)."""
         check_paths(files)
-        self.start()
         self.flush()
         self._raise()
+        self.start()
         assert self.staging is not None
         staging = self.staging
         try:
@@ -369,6 +369,12 @@ class StagedTree:
     # -- the writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        # The lock, and the scan of the previous output (every entry, by lstat), here: the
+        # build's thread goes on handing out work meanwhile. An error waits for add/commit.
+        try:
+            self.start()
+        except BaseException as exc:
+            self._error = exc
         while True:
             batch = self._queue.get()
             if batch is None:
