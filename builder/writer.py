@@ -51,7 +51,7 @@ def check_relative(path: str) -> PurePosixPath:
     return PurePosixPath(path)
 
 
-def check_paths(files: dict[str, bytes]) -> None:
+def check_paths(files: Mapping[str, bytes]) -> None:
     """Every path plain and relative, and no two the same on a case-insensitive file system."""
     folded: dict[str, str] = {}
     for path in sorted(files):
@@ -621,7 +621,7 @@ class Stale:
     reason: str
 
 
-def stale_files(target: Path | str, files: dict[str, bytes]) -> list[Stale]:
+def stale_files(target: Path | str, files: Mapping[str, bytes]) -> list[Stale]:
     """How ``target`` differs from ``files``; foreign files are not cmfw's business.
 
     ``obsolete`` files are ones the previous build wrote (per its build.json) that
