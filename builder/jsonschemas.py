@@ -13,7 +13,7 @@ import difflib
 import functools
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from .errors import Problem
 from .datafiles import schema_path
@@ -62,6 +62,28 @@ def _compiled(pattern: str) -> Any:
     import re
 
     return re.compile(ecma_regex(pattern))
+
+
+def string_test(schema: Mapping[str, Any]) -> Callable[[object], bool] | None:
+    """For a schema that only constrains a string (``type``, ``minLength``, ``maxLength``,
+    ``pattern``; ``description``, ``title``), a test that accepts exactly what it accepts,
+    without jsonschema's machinery (a build checks tens of thousands of IDs); ``None`` for
+    any other schema. On ``False``, ask the validator for the message."""
+    if schema.get("type") != "string" or set(schema) - {"type", "minLength", "maxLength", "pattern", "description", "title"}:
+        return None
+    low, high, pattern = schema.get("minLength", 0), schema.get("maxLength"), schema.get("pattern")
+    if not isinstance(low, int) or not (high is None or isinstance(high, int)) or not (pattern is None or isinstance(pattern, str)):
+        return None
+    compiled = _compiled(pattern) if pattern is not None else None
+
+    def test(value: object) -> bool:
+        # len() counts code points, as JSON Schema's lengths do.
+        return (
+            isinstance(value, str) and len(value) >= low and (high is None or len(value) <= high)
+            and (compiled is None or compiled.search(value) is not None)
+        )
+
+    return test
 
 
 def ecma_search(pattern: str, text: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import Problem
 from .formats import Artifacts, Context, Emitted, Emitter, Validator
-from .jsonschemas import load_schema, validator, validator_class
+from .jsonschemas import load_schema, string_test, validator, validator_class
 from .syntax.jsonlayout import dumps
 from .model import (
     DscOptions, FeatureChoice, GpoLink, IntuneOptions, Policy, PolicySet, ProfileSetting, link_to_dict, rule_from_dict, rule_to_dict,
@@ -154,6 +154,7 @@ def schema_problems(path: str, doc: object) -> list[Problem]:
     exactly the errors a full validation finds.
     """
     full, body_validator, id_validator = _validators()
+    id_ok = string_test(id_validator.schema) or id_validator.is_valid
     policies = doc.get("policies") if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or not isinstance(policies, list) or not all(
         isinstance(p, dict) and isinstance(p.get("rules"), list) for p in policies
@@ -175,7 +176,7 @@ def schema_problems(path: str, doc: object) -> list[Problem]:
             problems.extend(Problem(path, path=where + sub, message=msg) for sub, msg in seen[key])
             if "id" not in rule:
                 problems.append(Problem(path, path=where, message="'id' is a required property"))
-            else:
+            elif not id_ok(rule["id"]):
                 problems.extend(
                     Problem(path, path=f"{where}.id", message=e.message) for e in id_validator.iter_errors(rule["id"])
                 )

@@ -100,3 +100,34 @@ def test_check_of_a_big_build_finds_what_one_process_finds(tmp_path: Path, monke
     assert in_workers == in_one
     files = {Path(p.file).relative_to(out).as_posix() for p in in_one if Path(p.file).is_absolute()}
     assert {"rules.json", "dsc/P41/localhost.mof", "dsc/P41/localhost.mof.checksum"} <= files, in_one
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "minLength": 1, "maxLength": 512, "description": "a rule ID"},
+        {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 5},
+        {"type": "string"},
+    ],
+)
+def test_the_string_test_accepts_exactly_what_jsonschema_accepts(schema: dict) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    test = jsonschemas.string_test(schema)
+    assert test is not None
+    check = jsonschemas.validator_class(schema)(schema)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(st.text(max_size=600), st.integers(), st.none(), st.lists(st.text(max_size=2), max_size=2),
+                     st.sampled_from(["", "a", "x" * 512, "x" * 513, "𝔘nicode", "A-1", "-A", "ab\n"])))
+    def agree(value: object) -> None:
+        assert test(value) == check.is_valid(value), value
+
+    agree()
+
+
+def test_the_string_test_declines_other_schemas() -> None:
+    assert jsonschemas.string_test({"type": "string", "enum": ["a"]}) is None
+    assert jsonschemas.string_test({"type": "integer"}) is None
+    assert jsonschemas.string_test({"type": "string", "format": "ipv4"}) is None

@@ -149,19 +149,22 @@ def write_document(node: str, configuration: str, resources: list[MofResource], 
 
 # -- reading ----------------------------------------------------------------------------------
 
-_TOKEN = re.compile(
-    r"""
-    (?P<space>[ \t\r\n\f]+)
-  | (?P<comment>//[^\n]*|/\*.*?\*/)
-  | (?P<string>"(?:[^"\\\n\r]|\\.)*")
+#: The parser's tokens, but for space and comments.
+_KINDS = r"""
+    (?P<string>"(?:[^"\\\n\r]|\\.)*")
   | (?P<char>'(?:[^'\\\n\r]|\\.)')
   | (?P<number>[+-]?(?:0[xX][0-9A-Fa-f]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+|[0-9]+))
   | (?P<alias>\$[A-Za-z_][A-Za-z0-9_]*)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>[{}()\[\];,=:])
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+"""
+_SPACE, _COMMENT = r"[ \t\r\n\f]+", r"//[^\n]*|/\*.*?\*/"
+#: Every token, space and comments included: what :func:`string_spans` walks.
+_TOKEN = re.compile(f"(?P<space>{_SPACE}) | (?P<comment>{_COMMENT}) | {_KINDS}", re.VERBOSE | re.DOTALL)
+#: Space and comments, then one token: the parser reads one match per token (about half
+#: the matches of :data:`_TOKEN`).
+_SKIP = re.compile(f"(?:{_SPACE}|{_COMMENT})*", re.DOTALL)
+_SIGNIFICANT = re.compile(f"(?:{_SPACE}|{_COMMENT})* (?:{_KINDS})", re.VERBOSE | re.DOTALL)
 _STRING_ESCAPE = re.compile(r"\\(?:([bfnrt'\"\\])|[xX]([0-9A-Fa-f]{1,4}))|\\(.)", re.DOTALL)
 _SIMPLE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"', "\\": "\\"}
 
@@ -226,18 +229,22 @@ class _Parser:
 
     def _tokens(self) -> Iterator[tuple[str, str, int]]:
         text, pos, line = self.text, 0, 1
-        for match in _TOKEN.finditer(text):
+        count = text.count
+        for match in _SIGNIFICANT.finditer(text):
             if match.start() != pos:
                 break  # something no token matches starts at pos
             kind = match.lastgroup or ""
-            value = match.group()
-            if kind != "space" and kind != "comment":
-                yield kind, value, line
-            if "\n" in value:
-                line += value.count("\n")
+            start = match.start(kind)
+            if start != pos:
+                line += count("\n", pos, start)
             pos = match.end()
-        if pos != len(text):
-            raise MofError(self.file, line, f"unexpected character {text[pos]!r}")
+            yield kind, text[start:pos], line
+            if kind == "string" or kind == "char":  # a backslash may escape a line break
+                line += count("\n", start, pos)
+        rest = _SKIP.match(text, pos)
+        assert rest is not None  # it matches the empty string
+        if rest.end() != len(text):
+            raise MofError(self.file, line + count("\n", pos, rest.end()), f"unexpected character {text[rest.end()]!r}")
 
     def peek(self) -> tuple[str, str, int]:
         if self.ahead is None:
