@@ -156,16 +156,18 @@ def indented(element: Element, *, indent: str = "  ", newline: str = "\r\n", dep
 def _indent(element: Element, indent: str, depth: int, lines: list[str]) -> None:
     pad = indent * depth
     children = element.children
-    elements = sum(1 for c in children if isinstance(c, Element))
-    if not elements:
-        lines.append(pad + serialize(element))
+    nested = [child for child in children if isinstance(child, Element)]
+    if not nested:  # a leaf: one line, written straight into it (a report has ~450 per policy)
+        line = [pad]
+        _write(element, line)
+        lines.append("".join(line))
         return
-    if elements != len(children):
+    if len(nested) != len(children):
         raise ValueError(f"<{element.tag}> mixes elements and text; it cannot be indented")
     lines.append(pad + element.start() + ">")
-    for child in children:
-        _indent(child, indent, depth + 1, lines)  # type: ignore[arg-type]
-    lines.append(pad + f"</{element.tag}>")
+    for child in nested:
+        _indent(child, indent, depth + 1, lines)
+    lines.append(pad + "</" + element.tag + ">")
 
 
 def document(parts: Iterable[Child], newline: str = "") -> str:
