@@ -517,10 +517,16 @@ def _copy_regular(source: Path, destination: Path) -> None:
     os.utime(destination, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
+#: A previous output with this many folders two levels down (about 128 policies) is removed
+#: by a process of its own: the build is done once the new output is in place, and a
+#: thousand policies' files take a second to remove. What it leaves, the next build removes.
+_DETACH_AT = 256
+
+
 def _remove_tree(root: Path) -> None:
-    """Remove a previous output: its folders' folders in four threads (a file system frees a
-    thousand policies' files faster when asked in parallel; ``unlink`` lets go of the
-    interpreter lock), then what is left."""
+    """Remove a previous output: a big one in the background (:func:`_remove_detached`), or
+    its folders' folders in four threads (a file system frees many files faster when asked
+    in parallel; ``unlink`` lets go of the interpreter lock), then what is left."""
     try:
         branches = [
             entry.path for top in os.scandir(root) if top.is_dir(follow_symlinks=False)
@@ -528,12 +534,35 @@ def _remove_tree(root: Path) -> None:
         ]
     except OSError:
         branches = []
+    if len(branches) >= _DETACH_AT and _remove_detached(root):
+        return
     if len(branches) >= 64:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda path: shutil.rmtree(path, ignore_errors=True), branches))
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _remove_detached(root: Path) -> bool:
+    """Start ``rm -rf`` on ``root`` in a session of its own, which outlives cmfw, with no
+    terminal or pipe of ours (a caller reading cmfw's output is not kept waiting);
+    ``False`` where that cannot be done."""
+    import subprocess
+
+    shell, remove = shutil.which("sh"), shutil.which("rm")
+    if os.name != "posix" or shell is None or remove is None:
+        return False
+    try:
+        # The shell starts rm in the background and exits at once: rm is no child of ours.
+        subprocess.run(
+            [shell, "-c", '"$0" -rf -- "$1" </dev/null >/dev/null 2>&1 &', remove, str(root)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, check=True, timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
 
 
 def _swap(staging: Path, target: Path) -> Path | None:

@@ -235,3 +235,37 @@ def test_a_commit_rewrites_a_written_file_whose_bytes_changed(tmp_path: Path) ->
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"second"
     assert (tmp_path / "out" / "b.txt").read_bytes() == b"same"
     assert not (tmp_path / "out" / "gone.txt").exists()
+
+
+def test_a_very_big_previous_output_is_removed_by_a_process_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build returns once the new output is in place; rm, started in its own session,
+    removes the old one (polled for here, never waited on by cmfw)."""
+    import subprocess
+    import time
+
+    from builder import writer
+
+    old = tmp_path / ".out.cmfw-old-y"
+    for i in range(writer._DETACH_AT):
+        (old / "dsc" / f"P{i}").mkdir(parents=True)
+        (old / "dsc" / f"P{i}" / "localhost.mof").write_bytes(b"x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    (old / "gpo").symlink_to(outside)
+    started: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        started.append(command)
+        assert kwargs.get("start_new_session") is True and kwargs.get("stdout") == subprocess.DEVNULL
+        return real_run(command, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(subprocess, "run", run)
+    writer._remove_tree(old)
+    assert [c[-1] for c in started] == [str(old)]
+    deadline = time.monotonic() + 60
+    while os.path.lexists(old) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.lexists(old)
+    assert (outside / "keep.txt").read_text() == "mine"
