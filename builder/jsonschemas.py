@@ -236,6 +236,87 @@ def json_problems(path: str, doc: object, schema_name: str) -> list[Problem]:
     return [Problem(path, path=e.json_path, message=e.message) for e in validator(schema_name).iter_errors(doc)]
 
 
+def lean_problems(path: str, doc: object, schema_name: str) -> list[Problem]:
+    """:func:`json_problems`, checked the lean way where a document repeats itself (a
+    build.json of 1,000 policies lists 10,000 files and 33,000 rule IDs).
+
+    Where a container's entries are independent of each other (no ``uniqueItems``, no
+    condition across fields), a plain string (only ``type``, lengths, ``pattern``) is
+    checked by :func:`string_test` and then stands for any other value that passed the
+    same test; a list of plain strings, or a map of them, passes as an empty one; a list
+    of objects is checked with one entry per distinct shape. jsonschema then checks that
+    lean document; if anything fails, or anything is out of the ordinary, it checks the
+    whole document, so the problems are exactly its own.
+    """
+    schema = load_schema(schema_name)
+    reduced = _lean(schema, schema, doc, {})
+    if reduced is None:
+        return json_problems(path, doc, schema_name)
+    return json_problems(path, reduced, schema_name) and json_problems(path, doc, schema_name)
+
+
+#: Keywords under which a container's entries are independent of each other and of it
+#: (with those that validate nothing: identifiers, definitions, annotations).
+_INERT = {"$schema", "$id", "$defs", "$comment", "description", "title"}
+_LEAN_OBJECT = {"type", "additionalProperties", "required", "properties", "propertyNames"} | _INERT
+_LEAN_ARRAY = {"type", "items"} | _INERT
+
+
+def _lean(root: dict[str, Any], sub: object, value: object, stand_ins: dict[int, object]) -> object | None:
+    """``value`` made lean (see :func:`lean_problems`), or ``None`` if an entry fails its test."""
+    test = _plain(root, sub)
+    if test is not None:
+        if not test(value):
+            return None
+        return stand_ins.setdefault(id(test), value)  # any value that passed stands for the rest
+    sub = _resolve(root, sub)
+    if not isinstance(sub, dict):
+        return value
+    kind = sub.get("type")
+    if kind == "array" and isinstance(value, list) and not set(sub) - _LEAN_ARRAY:
+        if _plain(root, sub.get("items")) is not None:
+            return [] if all(_lean(root, sub.get("items"), item, stand_ins) is not None for item in value) else None
+        shapes: dict[str, object] = {}
+        for item in value:
+            lean = _lean(root, sub.get("items"), item, stand_ins)
+            if lean is None:
+                return None
+            try:
+                shapes.setdefault(json.dumps(lean, sort_keys=True), lean)
+            except (TypeError, ValueError):
+                return None
+        return list(shapes.values())
+    if kind == "object" and isinstance(value, dict) and not set(sub) - _LEAN_OBJECT:
+        if "propertyNames" in sub and not sub.get("properties") and not sub.get("required"):
+            names = _plain(root, dict(sub["propertyNames"], type="string"))
+            rest = _plain(root, sub.get("additionalProperties"))
+            if names is not None and rest is not None:
+                return {} if all(names(k) and rest(v) for k, v in value.items()) else None
+        properties = sub.get("properties", {})
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            lean = _lean(root, properties[key], item, stand_ins) if key in properties else item
+            if lean is None:
+                return None
+            out[key] = lean
+        return out
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_for(key: str) -> Callable[[object], bool] | None:
+    return string_test(json.loads(key))
+
+
+def _plain(root: dict[str, Any], sub: object) -> Callable[[object], bool] | None:
+    """The plain string test of ``sub`` (a ``$ref`` followed, its annotations aside), if any."""
+    if isinstance(sub, dict) and "$ref" in sub and not set(sub) - {"$ref", "description", "title"}:
+        sub = _resolve(root, {"$ref": sub["$ref"]})
+    if not isinstance(sub, dict) or sub.get("type") != "string":
+        return None
+    return _plain_for(json.dumps(sub, sort_keys=True))
+
+
 def suggest(value: object, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or an empty string."""
     if not isinstance(value, str):

@@ -131,3 +131,50 @@ def test_the_string_test_declines_other_schemas() -> None:
     assert jsonschemas.string_test({"type": "string", "enum": ["a"]}) is None
     assert jsonschemas.string_test({"type": "integer"}) is None
     assert jsonschemas.string_test({"type": "string", "format": "ipv4"}) is None
+
+
+def _paths(doc: object, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a JSON document (mapping keys and list indices), for mutations."""
+    out = [prefix]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            out += _paths(value, prefix + (key,))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc[:3]):
+            out += _paths(value, prefix + (i,))
+    return out
+
+
+def test_lean_problems_are_exactly_jsonschemas(tmp_path: Path) -> None:
+    """build.json checked the lean way (plain strings by their test, one object per shape)
+    finds exactly what jsonschema finds on the whole document, for any one value changed."""
+    import copy
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from builder.build import render
+
+    doc = json.loads(render(EXAMPLE).files["build.json"])
+    assert jsonschemas.lean_problems("build.json", doc, "build.schema.json") == []
+    places = [p for p in _paths(doc) if p]
+    values = st.one_of(
+        st.none(), st.booleans(), st.integers(-2, 70), st.text(max_size=70), st.sampled_from(["", "x" * 64, "a" * 64, "/abs", "{x}"]),
+        st.lists(st.text(max_size=3), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.sampled_from(places), values, st.booleans())
+    def agree(place: tuple, value: object, delete: bool) -> None:
+        changed = copy.deepcopy(doc)
+        holder = changed
+        for step in place[:-1]:
+            holder = holder[step]
+        if delete and isinstance(holder, dict):
+            del holder[place[-1]]
+        else:
+            holder[place[-1]] = value
+        lean = jsonschemas.lean_problems("build.json", changed, "build.schema.json")
+        assert lean == jsonschemas.json_problems("build.json", changed, "build.schema.json"), place
+
+    agree()

@@ -172,7 +172,7 @@ def check_package(files: Mapping[str, bytes], *, digests: bool = False) -> list[
     ``digests`` also compares every file with the SHA-256 build.json gives for it
     (files read from disk may have been edited; fresh ones are summed as they are made).
     """
-    from ..jsonschemas import json_problems
+    from ..jsonschemas import lean_problems
 
     if MANIFEST not in files:
         return [Problem(MANIFEST, message="missing: a build lists its files in it")]
@@ -180,7 +180,7 @@ def check_package(files: Mapping[str, bytes], *, digests: bool = False) -> list[
         manifest = json.loads(files[MANIFEST].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return [Problem(MANIFEST, message=f"not JSON: {exc}")]
-    problems = json_problems(MANIFEST, manifest, "build.schema.json")
+    problems = lean_problems(MANIFEST, manifest, "build.schema.json")
     listed = manifest.get("files") if isinstance(manifest, dict) else None
     if problems or not isinstance(listed, dict):
         return problems or [Problem(MANIFEST, message="has no file list")]

@@ -404,22 +404,34 @@ def check_client_rules(files: Mapping[str, bytes]) -> list[Problem]:
     """client-rules.json has its documented shape, and names the policies and rule IDs of
     build.json (when present): the script refuses a package where they disagree, so a
     build must never produce one."""
+    doc = _document(files)
+    if isinstance(doc, list):
+        return doc
+    return _shape_problems(doc) or _listing_problems(doc, files)
+
+
+def _document(files: Mapping[str, bytes]) -> Any:
+    """client-rules.json parsed (``[]`` if there is none; a problem if it is not JSON)."""
     data = files.get(CLIENT_RULES)
     if data is None:
         return []
     try:
-        doc = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         return [Problem(CLIENT_RULES, message=f"not JSON: {exc}")]
-    problems = _shape_problems(doc)
-    if problems or BUILD_FILE not in files:
-        return problems
+
+
+def _listing_problems(doc: Any, files: Mapping[str, bytes]) -> list[Problem]:
+    """The policies and rule IDs of a well-shaped client-rules.json against build.json's."""
+    if BUILD_FILE not in files:
+        return []
     try:
         build = json.loads(files[BUILD_FILE].decode("utf-8"))
         listed = {p["key"]: p["rule_ids"] for p in build["policies"]}
+        ours = {p["key"]: sorted(p["rules"]) for p in doc["policies"]}
     except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        return []  # build.json's own validator reports it
-    ours = {p["key"]: sorted(p["rules"]) for p in doc["policies"]}
+        return []  # build.json's own validator, or the shape check, reports it
+    problems = []
     for key in sorted(set(listed) | set(ours)):
         if key not in ours:
             problems.append(Problem(CLIENT_RULES, message=f"has no policy {key!r}, which build.json lists"))
@@ -481,8 +493,22 @@ def _shape_problems(doc: Any) -> list[Problem]:
     return problems
 
 
-def _check_data(artifacts: Artifacts) -> list[Problem]:
-    return check_client_rules(artifacts.files)
+def _check_shape(artifacts: Artifacts) -> list[Problem]:
+    doc = _document(artifacts.files)
+    return doc if isinstance(doc, list) else _shape_problems(doc)
+
+
+def _check_listing(artifacts: Artifacts) -> list[Problem]:
+    """Run apart from the shape check: this one reads build.json, which is made last, so
+    the build runs the shape check where client-rules.json is made."""
+    doc = _document(artifacts.files)
+    if isinstance(doc, list) or _looks_wrong(doc):
+        return []  # the shape check reports it
+    return _listing_problems(doc, artifacts.files)
+
+
+def _looks_wrong(doc: Any) -> bool:
+    return not isinstance(doc, dict) or doc.get("format") != CLIENT_FORMAT or not isinstance(doc.get("policies"), list)
 
 
 EMITTER = Emitter(
@@ -493,7 +519,7 @@ EMITTER = Emitter(
         Validator("Test-CmfwFirewall.ps1 parses with tree-sitter-powershell, with no error node", _check_syntax),
         Validator("Test-CmfwFirewall.ps1 calls only the commands of its allow-list, by name (no & or . calls)",
                   _check_commands),
-        Validator("client-rules.json has its cmfw-client-rules/1 shape and the policies and rule IDs of build.json",
-                  _check_data),
+        Validator("client-rules.json has its cmfw-client-rules/1 shape", _check_shape),
+        Validator("client-rules.json names the policies and rule IDs of build.json", _check_listing),
     ),
 )
