@@ -120,9 +120,7 @@ def _sections(
     scenarios: Mapping[str, list[Check]],
     intune: Mapping[str, Any],
 ) -> list[Section]:
-    by_policy: dict[str, list[Finding]] = {}
-    for finding in findings.findings:
-        by_policy.setdefault(finding.policy, []).append(finding)
+    by_policy = _by_policy(findings)
     out = []
     for p in policyset.policies:
         view = dict(
@@ -157,6 +155,14 @@ def _page(
 _SECTIONS = "<cmfw-sections></cmfw-sections>"
 
 
+def _by_policy(findings: LintReport) -> dict[str, list[Finding]]:
+    """Lint findings by the name of the policy they are about."""
+    out: dict[str, list[Finding]] = {}
+    for finding in findings.findings:
+        out.setdefault(finding.policy, []).append(finding)
+    return out
+
+
 # -- the view: plain data, no formatting decisions about HTML or Markdown -----------------------
 
 
@@ -172,9 +178,7 @@ def _view(
     report.md show of each policy (a few counts), and the sections as they are."""
     used = {c.id for p in policyset.policies for c in p.features}
     features = [f for fid, f in catalog.features.items() if fid in used]
-    by_policy: dict[str, list[Finding]] = {}
-    for finding in findings.findings:
-        by_policy.setdefault(finding.policy, []).append(finding)
+    by_policy = _by_policy(findings)
     return {
         "version": __version__,
         "domain": policyset.domain,
