@@ -257,13 +257,17 @@ def _own_checks(emitter: Emitter, files: dict[str, bytes], which: Sequence[int])
 class _Emission:
     """Every format of a build, each as soon as what it needs is there, on ``executor``.
 
-    * lint, and each per-policy format in parts, start at once; a per-policy format's
-      ``finish`` and every other format wait for lint and for the facts of the formats
-      before them (those that ``provide`` facts), as in a build in one process;
+    * lint, and each per-policy format in parts, start at once (those that require
+      :data:`~builder.formats.LINT` once lint is done); a per-policy format's ``finish``
+      (in a worker, once all its parts are in) and every other format wait for lint and
+      for the facts of the formats before them (those that ``provide`` facts), as in a
+      build in one process;
     * a format made once for all policies runs in a worker unless it reads the files of
       the formats before it (the package manifest): then it runs here, after them all;
     * validators run where their format was made, when they need only its files; the
-      rest, on every file, at the end.
+      rest, on every file, at the end;
+    * files go to the sink once lint has passed, and their bytes are let go once the sink
+      has written them (:class:`~builder.writer.FileMap`).
 
     Errors are those of a build in one process: lint's errors first; otherwise the first
     error of the first format (parts in policy order) that failed; otherwise every
