@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterator, Union
+from typing import Union
 
 from ..errors import InputError, Problem
 
@@ -151,7 +151,7 @@ def write_document(node: str, configuration: str, resources: list[MofResource], 
 
 #: The parser's tokens, but for space and comments.
 _KINDS = r"""
-    (?P<string>"(?:[^"\\\n\r]|\\.)*")
+    (?P<string>"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*")
   | (?P<char>'(?:[^'\\\n\r]|\\.)')
   | (?P<number>[+-]?(?:0[xX][0-9A-Fa-f]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+|[0-9]+))
   | (?P<alias>\$[A-Za-z_][A-Za-z0-9_]*)
@@ -214,6 +214,27 @@ def string_spans(text: str) -> list[tuple[int, int]] | None:
 MAX_MOF_CHARS = 16 * 1024 * 1024
 
 
+def _number(token: str) -> int | float:
+    if "x" in token.lower():
+        return int(token, 16)
+    return float(token) if "." in token or "e" in token.lower() else int(token)
+
+
+_GAP = f"(?:{_SPACE}|{_COMMENT})*"
+_STRING_PATTERN = r'"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"'
+_STRING = re.compile(_STRING_PATTERN, re.DOTALL)
+#: ``Name = value;`` with a simple value (adjacent strings only apart by space: a comment
+#: between them could hold a quote). Anything else is read token by token.
+_PROPERTY = re.compile(
+    f"{_GAP}(?P<name>[A-Za-z_][A-Za-z0-9_]*){_GAP}={_GAP}"
+    f"(?P<value>{_STRING_PATTERN}(?:[ \\t\\r\\n\\f]*{_STRING_PATTERN})*"
+    r"|[+-]?(?:0[xX][0-9A-Fa-f]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+|[0-9]+)"
+    r"|\$[A-Za-z_][A-Za-z0-9_]*|(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Nn][Uu][Ll][Ll])(?![A-Za-z0-9_]))"
+    f"{_GAP};",
+    re.DOTALL,
+)
+
+
 class _Parser:
     """Tokens are read as the parser asks for them, never all at once: a 60 MiB file of
     ``;`` stops at the first one, in constant memory."""
@@ -223,33 +244,32 @@ class _Parser:
         if len(text) > MAX_MOF_CHARS:
             raise MofError(file, 0, f"is {len(text) / 1048576:.1f} MiB of text; cmfw reads MOF documents up to "
                            f"{MAX_MOF_CHARS // 1048576} MiB")
-        self.tokens = self._tokens()
+        self.pos, self.line = 0, 1  # where the next token is looked for, and its line there
         self.ahead: tuple[str, str, int] | None = None
+        self.after = (0, 1)  # position and line just past the token ahead
         self.last_line = 1
 
-    def _tokens(self) -> Iterator[tuple[str, str, int]]:
-        text, pos, line = self.text, 0, 1
-        count = text.count
-        for match in _SIGNIFICANT.finditer(text):
-            if match.start() != pos:
-                break  # something no token matches starts at pos
-            kind = match.lastgroup or ""
-            start = match.start(kind)
-            if start != pos:
-                line += count("\n", pos, start)
-            pos = match.end()
-            yield kind, text[start:pos], line
-            if kind == "string" or kind == "char":  # a backslash may escape a line break
-                line += count("\n", start, pos)
-        rest = _SKIP.match(text, pos)
-        assert rest is not None  # it matches the empty string
-        if rest.end() != len(text):
-            raise MofError(self.file, line + count("\n", pos, rest.end()), f"unexpected character {text[rest.end()]!r}")
+    def _scan(self) -> tuple[str, str, int]:
+        """The token at ``pos`` (after space and comments), or ``eof``."""
+        text, pos = self.text, self.pos
+        match = _SIGNIFICANT.match(text, pos)
+        if match is None:
+            rest = _SKIP.match(text, pos)
+            assert rest is not None  # it matches the empty string
+            if rest.end() != len(text):
+                line = self.line + text.count("\n", pos, rest.end())
+                raise MofError(self.file, line, f"unexpected character {text[rest.end()]!r}")
+            return "eof", "", self.last_line
+        kind = match.lastgroup or ""
+        start, end = match.start(kind), match.end()
+        line = self.line + text.count("\n", pos, start) if start != pos else self.line
+        # A string may hold a line break after a backslash.
+        self.after = (end, line + text.count("\n", start, end) if kind == "string" or kind == "char" else line)
+        return kind, text[start:end], line
 
     def peek(self) -> tuple[str, str, int]:
         if self.ahead is None:
-            token = next(self.tokens, None)
-            self.ahead = token if token is not None else ("eof", "", self.last_line)
+            self.ahead = self._scan()
             self.last_line = self.ahead[2]
         return self.ahead
 
@@ -257,7 +277,42 @@ class _Parser:
         token = self.peek()
         if token[0] != "eof":
             self.ahead = None
+            self.pos, self.line = self.after
         return token
+
+    def simple_property(self, inst: MofInstance, seen: set[str]) -> bool:
+        """Read ``Name = value;`` in one match when the value is a string (or adjacent
+        strings), a number, an alias, true, false or null: most of a document. ``False``
+        (nothing read) for anything else, which the token by token path reads, and words
+        its errors, as ever."""
+        if self.ahead is not None:
+            return False
+        text, pos = self.text, self.pos
+        match = _PROPERTY.match(text, pos)
+        if match is None:
+            return False
+        name, value = match.group("name"), match.group("value")
+        start = match.start("name")
+        pline = self.line + text.count("\n", pos, start)
+        if name.lower() in seen:
+            raise MofError(self.file, pline, f"property {name} is set twice")
+        seen.add(name.lower())
+        vline = pline + text.count("\n", start, match.start("value"))
+        first = value[0]
+        if first == '"':
+            parsed: MofValue = "".join(self.unescape(literal, vline) for literal in _STRING.findall(value))
+        elif first == "$":
+            parsed = Alias(value)
+        elif first.isalpha():
+            parsed = None if value.lower() == "null" else value.lower() == "true"
+        else:
+            parsed = _number(value)
+        inst.properties[name] = parsed
+        inst.property_lines[name] = pline
+        end = match.end()
+        self.last_line = pline + text.count("\n", start, end - 1)  # the line of its ";"
+        self.pos, self.line = end, self.last_line
+        return True
 
     def expect(self, value: str) -> int:
         kind, got, line = self.next()
@@ -300,7 +355,11 @@ class _Parser:
         self.expect("{")
         inst = MofInstance(class_name, alias, {}, line)
         seen: set[str] = set()
-        while self.peek()[1] != "}":
+        while True:
+            if self.simple_property(inst, seen):
+                continue
+            if self.peek()[1] == "}":
+                break
             name, pline = self.ident("a property name")
             if name.lower() in seen:
                 raise MofError(self.file, pline, f"property {name} is set twice")
@@ -333,9 +392,7 @@ class _Parser:
                 parts.append(self.unescape(self.next()[1], line))
             return "".join(parts)
         if kind == "number":
-            if "x" in value.lower():
-                return int(value, 16)
-            return float(value) if "." in value or "e" in value.lower() else int(value)
+            return _number(value)
         if kind == "alias":
             return Alias(value)
         if kind == "ident" and value.lower() in ("true", "false"):
