@@ -103,3 +103,19 @@ def test_class_checks(body: str, fragment: str) -> None:
 def test_exactly_one_configuration_document() -> None:
     doc = parse(f'instance of DSC_Firewall {{ {BASE} Name = "A"; }};', "x.mof")
     assert any("0 OMI_ConfigurationDocument" in p.message for p in check_document(doc, "x.mof"))
+
+
+def test_long_runs_of_space_and_comments_are_read_in_one_pass() -> None:
+    """Space and comments are skipped as tokenising skips them, never re-split: a regex that
+    could split a run of spaces in two ways tries every split before it fails (a real
+    PowerShell MOF, indented, took minutes). Each of these would not end."""
+    from builder.dsc.mof import MofError, parse
+
+    run = " \t\r\n" * 10_000
+    doc = parse(f"instance of A{run}{{{run}B{run}={run}{{{run}\"x\"{run}}}{run};{run}C = 1;{run}}};{run}")
+    assert doc.instances[0].properties == {"B": ["x"], "C": 1}
+    with pytest.raises(MofError) as info:
+        parse(f"instance of A {{ B = {run}{run}@; }};")
+    assert "unexpected character '@'" in str(info.value) and ":20001" in str(info.value)
+    comments = "/* a */ // b\n" * 5_000
+    assert parse(f"instance of A {{{comments}B{comments}={comments}\"y\"{comments};}};").instances[0].properties == {"B": "y"}

@@ -163,8 +163,12 @@ _SPACE, _COMMENT = r"[ \t\r\n\f]+", r"//[^\n]*|/\*.*?\*/"
 _TOKEN = re.compile(f"(?P<space>{_SPACE}) | (?P<comment>{_COMMENT}) | {_KINDS}", re.VERBOSE | re.DOTALL)
 #: Space and comments, then one token: the parser reads one match per token (about half
 #: the matches of :data:`_TOKEN`).
-_SKIP = re.compile(f"(?:{_SPACE}|{_COMMENT})*", re.DOTALL)
-_SIGNIFICANT = re.compile(f"(?:{_SPACE}|{_COMMENT})* (?:{_KINDS})", re.VERBOSE | re.DOTALL)
+#: Space and comments, skipped as tokenising does: as far as they go, and never given back
+#: (an atomic group: a regex that could split a run of spaces in two ways would try all
+#: of them before it fails, which for a long run of spaces is forever).
+_GAP = f"(?>(?:{_SPACE}|{_COMMENT})*)"
+_SKIP = re.compile(_GAP, re.DOTALL)
+_SIGNIFICANT = re.compile(f"{_GAP} (?:{_KINDS})", re.VERBOSE | re.DOTALL)
 _STRING_ESCAPE = re.compile(r"\\(?:([bfnrt'\"\\])|[xX]([0-9A-Fa-f]{1,4}))|\\(.)", re.DOTALL)
 _SIMPLE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"', "\\": "\\"}
 
@@ -220,7 +224,6 @@ def _number(token: str) -> int | float:
     return float(token) if "." in token or "e" in token.lower() else int(token)
 
 
-_GAP = f"(?:{_SPACE}|{_COMMENT})*"
 _STRING_PATTERN = r'"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"'
 _STRING = re.compile(_STRING_PATTERN, re.DOTALL)
 #: ``Name = value;`` with a simple value (adjacent strings only apart by space: a comment
