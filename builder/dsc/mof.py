@@ -149,25 +149,26 @@ def write_document(node: str, configuration: str, resources: list[MofResource], 
 
 # -- reading ----------------------------------------------------------------------------------
 
-#: The parser's tokens, but for space and comments.
-_KINDS = r"""
-    (?P<string>"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*")
-  | (?P<char>'(?:[^'\\\n\r]|\\.)')
-  | (?P<number>[+-]?(?:0[xX][0-9A-Fa-f]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+|[0-9]+))
-  | (?P<alias>\$[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>[{}()\[\];,=:])
-"""
+#: Pieces of the token patterns, shared by the tokeniser and the one-match property path.
+#: A string literal is unrolled (no alternation per character: Python's re is slow at that).
+_STRING_LITERAL = r'"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"'
+_NUMBER = r"[+-]?(?:0[xX][0-9A-Fa-f]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+|[0-9]+)"
+_ALIAS = r"\$[A-Za-z_][A-Za-z0-9_]*"
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _SPACE, _COMMENT = r"[ \t\r\n\f]+", r"//[^\n]*|/\*.*?\*/"
+#: The parser's tokens, but for space and comments.
+_KINDS = (
+    f"(?P<string>{_STRING_LITERAL}) | (?P<char>'(?:[^'\\\\\\n\\r]|\\\\.)') | (?P<number>{_NUMBER})"
+    f" | (?P<alias>{_ALIAS}) | (?P<ident>{_IDENT}) | (?P<punct>[{{}}()\\[\\];,=:])"
+)
 #: Every token, space and comments included: what :func:`string_spans` walks.
 _TOKEN = re.compile(f"(?P<space>{_SPACE}) | (?P<comment>{_COMMENT}) | {_KINDS}", re.VERBOSE | re.DOTALL)
-#: Space and comments, then one token: the parser reads one match per token (about half
-#: the matches of :data:`_TOKEN`).
 #: Space and comments, skipped as tokenising does: as far as they go, and never given back
 #: (an atomic group: a regex that could split a run of spaces in two ways would try all
 #: of them before it fails, which for a long run of spaces is forever).
 _GAP = f"(?>(?:{_SPACE}|{_COMMENT})*)"
 _SKIP = re.compile(_GAP, re.DOTALL)
+#: Space and comments, then one token: the parser reads one match per token.
 _SIGNIFICANT = re.compile(f"{_GAP} (?:{_KINDS})", re.VERBOSE | re.DOTALL)
 _STRING_ESCAPE = re.compile(r"\\(?:([bfnrt'\"\\])|[xX]([0-9A-Fa-f]{1,4}))|\\(.)", re.DOTALL)
 _SIMPLE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"', "\\": "\\"}
@@ -224,15 +225,15 @@ def _number(token: str) -> int | float:
     return float(token) if "." in token or "e" in token.lower() else int(token)
 
 
-_STRING_PATTERN = r'"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"'
-_STRING = re.compile(_STRING_PATTERN, re.DOTALL)
+_STRING = re.compile(_STRING_LITERAL, re.DOTALL)
 #: ``Name = value;`` with a simple value (adjacent strings only apart by space: a comment
-#: between them could hold a quote). Anything else is read token by token.
+#: between them could hold a quote). Anything else is read token by token. The words are
+#: spelled letter by letter: under re.IGNORECASE "s" would also match "ſ", which the
+#: tokeniser refuses.
 _PROPERTY = re.compile(
-    f"{_GAP}(?P<name>[A-Za-z_][A-Za-z0-9_]*){_GAP}={_GAP}"
-    f"(?P<value>{_STRING_PATTERN}(?:[ \\t\\r\\n\\f]*{_STRING_PATTERN})*"
-    r"|[+-]?(?:0[xX][0-9A-Fa-f]+|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+|[0-9]+)"
-    r"|\$[A-Za-z_][A-Za-z0-9_]*|(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Nn][Uu][Ll][Ll])(?![A-Za-z0-9_]))"
+    f"{_GAP}(?P<name>{_IDENT}){_GAP}={_GAP}"
+    f"(?P<value>{_STRING_LITERAL}(?:[ \\t\\r\\n\\f]*{_STRING_LITERAL})*|{_NUMBER}|{_ALIAS}"
+    r"|(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Nn][Uu][Ll][Ll])(?![A-Za-z0-9_]))"
     f"{_GAP};",
     re.DOTALL,
 )
