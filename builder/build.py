@@ -431,8 +431,10 @@ class _Emission:
         then = 0 if emitter.finish is not None else 1
         starts = range(0, policies, size) if policies else range(1)
         self.chunks[index] = len(starts)
+        # The lint report only where it is required (then it is there, whenever this runs).
+        findings = self.findings if LINT in emitter.requires else None
         for chunk, start in enumerate(starts):
-            task = (index, start, start + size, facts, self.findings)
+            task = (index, start, start + size, facts, findings)
             self.ready.append(((rank, 2, then, index, chunk), _task_part, task, (index, 0, chunk)))
 
     def inflight_for(self, index: int) -> bool:

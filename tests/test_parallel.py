@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,41 @@ def test_stopping_the_workers_is_bounded_whatever_happens(tmp_path: Path) -> Non
     pid = int(done.stdout.split()[0])
     state = Path(f"/proc/{pid}/stat")
     assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _lint_seen(ctx: Any, name: str) -> Any:
+    from builder.formats import Emitted
+
+    seen = "none" if ctx.lint is None else f"{len(ctx.lint.findings)} findings"
+    return Emitted({f"seen/{name}/{p.key}.txt": seen.encode() for p in ctx.policyset.policies})
+
+
+def _says_lint_without(ctx: Any) -> Any:
+    return _lint_seen(ctx, "without")
+
+
+def _says_lint_with(ctx: Any) -> Any:
+    return _lint_seen(ctx, "with")
+
+
+def test_a_part_gets_the_lint_report_exactly_when_it_requires_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether lint has finished when a part starts depends on timing; what a part sees
+    must not: the report when its format requires formats.LINT, never otherwise."""
+    from builder import formats
+
+    found = list(formats.emitters())
+    extra = [
+        formats.Emitter("without", ("seen/without/",), _says_lint_without, per_policy=True, requires=("backups",)),
+        formats.Emitter("with", ("seen/with/",), _says_lint_with, per_policy=True, requires=(formats.LINT,)),
+    ]
+    found[-1:-1] = extra
+    matrix = _many(tmp_path)
+    results = []
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("CMFW_JOBS", jobs)
+        files = render(matrix, emitters=found).files
+        results.append({p: d for p, d in files.items() if p.startswith("seen/")})
+    assert results[0] == results[1]
+    assert {d for p, d in results[0].items() if p.startswith("seen/without/")} == {b"none"}
+    assert {d for p, d in results[0].items() if p.startswith("seen/with/")} != {b"none"}
+    assert len(results[0]) == 2 * 42
