@@ -250,9 +250,9 @@ def lean_problems(path: str, doc: object, schema_name: str) -> list[Problem]:
     """
     schema = load_schema(schema_name)
     reduced = _lean(schema, schema, doc, {})
-    if reduced is None:
-        return json_problems(path, doc, schema_name)
-    return json_problems(path, reduced, schema_name) and json_problems(path, doc, schema_name)
+    if reduced is not None and validator(schema_name).is_valid(reduced):
+        return []
+    return json_problems(path, doc, schema_name)
 
 
 #: Keywords under which a container's entries are independent of each other and of it

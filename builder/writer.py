@@ -323,9 +323,14 @@ class StagedTree:
         from the output."""
         root = self.target if self._committed else self.staging
         assert root is not None and rel in self._written
-        fd = os.open(root / rel, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as fh:
-            return fh.read()
+        try:
+            fd = os.open(root / rel, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0))
+            with os.fdopen(fd, "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            if self._committed:  # the build is done: the caller's own business
+                raise
+            raise self._failed(exc) from None
 
     def commit(self, files: Mapping[str, bytes], *, unchanged: Callable[[str], bool] | None = None) -> None:
         """Make the staging folder exactly ``files`` (and the foreign files kept), flush it

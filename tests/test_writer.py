@@ -269,3 +269,18 @@ def test_a_very_big_previous_output_is_removed_by_a_process_of_its_own(tmp_path:
         time.sleep(0.05)
     assert not os.path.lexists(old)
     assert (outside / "keep.txt").read_text() == "mine"
+
+
+def test_a_file_that_cannot_be_read_back_is_an_output_error(tmp_path: Path) -> None:
+    from builder.errors import OutputError
+    from builder.writer import StagedTree
+
+    with StagedTree(tmp_path / "out") as tree:
+        tree.add({"gpo/a.xml": b"<a/>"})
+        tree.flush()
+        assert tree.staging is not None
+        (tree.staging / "gpo" / "a.xml").unlink()  # gone from under the build
+        with pytest.raises(OutputError) as info:
+            tree.read("gpo/a.xml")
+        assert str(info.value).count("\n") == 0 and "a.xml" in str(info.value)
+    assert not (tmp_path / "out").exists()

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections import ChainMap
 import json
 import os
 import zipfile
+from collections import ChainMap
 from datetime import datetime
 from pathlib import Path
 from typing import Mapping
