@@ -78,15 +78,26 @@ def test_problems_found_at_the_end_are_those_of_one_process(tmp_path: Path, monk
 def test_a_big_build_returns_what_it_wrote_by_reading_it_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A streamed build lets go of the bytes the staging tree has written and reads them
     back when asked (build.json sums them from the writer's digests): the same files."""
+    from builder import writer
     from builder.build import build
-    from builder.writer import FileMap
 
     matrix, out = _many(tmp_path), tmp_path / "out"
     monkeypatch.setenv("CMFW_JOBS", "1")
     expected = render(matrix, out_dir=out).files
     monkeypatch.setenv("CMFW_JOBS", "2")
+    # Each batch written before the build goes on: what it lets go does not depend on timing.
+    add = writer.StagedTree.add
+
+    def add_and_wait(self: writer.StagedTree, files: dict[str, bytes]) -> None:
+        add(self, files)
+        self.flush()
+
+    monkeypatch.setattr(writer.StagedTree, "add", add_and_wait)
     result = build(matrix, out)
-    assert isinstance(result.files, FileMap)
+    assert isinstance(result.files, writer.FileMap)
+    let_go = [rel for rel in result.files if result.files.on_disk(rel)]
+    for folder in ("gpo/", "dsc/", "rules.json"):  # parts, finished parts, whole formats
+        assert any(rel.startswith(folder) for rel in let_go), folder
     assert dict(result.files) == expected
     assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == set(expected)
     assert all((out / rel).read_bytes() == data for rel, data in expected.items())
