@@ -119,10 +119,9 @@ def _validate(artifacts: formats.Artifacts) -> list[Problem]:
     if count <= 1:
         return formats.validate(artifacts)
     size = -(-len(items) // (count * 2))
-    chunks = [items[i:i + size] for i in range(0, len(items), size)]
     found: list[list[Problem] | None] = []
-    with parallel.Workers(count, None) as workers:
-        tickets = [workers.submit(check_items, chunk) for chunk in chunks]
+    with parallel.Workers(count, items) as workers:
+        tickets = [workers.submit(_check_shared, i, min(i + size, len(items))) for i in range(0, len(items), size)]
         for emitter in formats.emitters():
             found.append(None if emitter.name == "dsc" else formats.validate(artifacts, [emitter]))
         done: dict[int, list[Problem]] = {}
@@ -133,3 +132,11 @@ def _validate(artifacts: formats.Artifacts) -> list[Problem]:
             done[ticket] = result
     dsc = [problem for ticket in tickets for problem in done[ticket]]
     return [problem for part in found for problem in (dsc if part is None else part)]
+
+
+def _check_shared(start: int, end: int) -> list[Problem]:
+    """A worker's share of the DSC documents, which it inherited at the fork (nothing to copy)."""
+    from . import parallel
+    from .dsc.check import check_items
+
+    return check_items(parallel.shared()[start:end])
