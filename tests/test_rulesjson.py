@@ -84,3 +84,41 @@ def test_read_inverts_emit(rule_list, name: str, domain: str) -> None:
                     features=(FeatureChoice("client-requests", "default", None),), rules=tuple(unique.values()))
     policyset = PolicySet(domain, (policy,), "1")
     assert rulesjson.read(rulesjson.emit(policyset)["rules.json"]) == policyset
+
+
+def _swap_first_two(items: list) -> None:
+    items[0], items[1] = items[1], items[0]
+
+
+def _reorder_keys(mapping: dict, first: str) -> dict:
+    return {first: mapping[first], **{k: v for k, v in mapping.items() if k != first}}
+
+
+#: Edits the schema accepts that a canonical rules.json does not have (or, the first, does).
+CANONICAL_EDITS = {
+    "none": lambda doc: None,
+    "profiles out of order": lambda doc: doc["policies"][0]["rules"][0].update(profiles=["Public", "Domain"]),
+    "ports out of order": lambda doc: doc["policies"][2]["rules"][-1].update(local_ports=["9999", "80"]),
+    "rule keys out of order": lambda doc: doc["policies"][1]["rules"].__setitem__(
+        0, _reorder_keys(doc["policies"][1]["rules"][0], "name")),
+    "rules out of ID order": lambda doc: _swap_first_two(doc["policies"][3]["rules"]),
+    "policies out of key order": lambda doc: _swap_first_two(doc["policies"]),
+    "policy keys out of order": lambda doc: doc["policies"].__setitem__(1, _reorder_keys(doc["policies"][1], "key")),
+    "top keys out of order": lambda doc: doc.update(_reorder_keys(doc, "domain")) or doc.update(
+        {k: doc.pop(k) for k in ["format", "catalog_version", "policies"]}),
+    "addresses out of order": lambda doc: doc["policies"][4]["rules"][1].update(remote_addresses=["10.0.0.9", "10.0.0.1"]),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(CANONICAL_EDITS))
+def test_the_canonical_check_answers_as_a_read_write_round_trip(policyset, edit: str) -> None:
+    """`cmfw check` compares rules.json with what cmfw writes once per distinct rule body;
+    it says what reading and writing the whole document says."""
+    doc = json.loads(rulesjson.emit(policyset)["rules.json"])
+    CANONICAL_EDITS[edit](doc)
+    for data in (dumps(doc), json.dumps(doc, indent=1).encode("utf-8")):
+        long_way = rulesjson.emit(rulesjson.read(data))["rules.json"] == data
+        assert long_way == (edit == "none" and data == dumps(doc))
+        assert rulesjson._canonical(json.loads(data), data) is long_way
+        problems = validate_files({"rules.json": data})
+        assert [p.message for p in problems] == ([] if long_way else ["does not survive a read/write round trip (not canonical)"])

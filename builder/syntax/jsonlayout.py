@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+#: One value on one line, as :func:`dumps` writes a record (the C encoder).
+compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+_compact = compact
 
 
 def _is_record(value: Any) -> bool:
