@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from . import formats
 from .errors import InputError, Problem
 from .gpo.check import check_backup_folder, check_backup_root
 from .gpo.xsd import require_engine
 from .package.manifest import MANIFEST, UNLISTED
-from .read import kind_of, read_tree
+from .read import Tree, kind_of, read_file, read_tree
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,12 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
         problems = check_backup_folder(files, p.name, xsd=xsd)
         base = str(p.parent)
     else:
-        files = read_tree(p)
         base = str(p)
         if kind == "build":
+            files = Tree(p)  # read as the checks ask: a big build's DSC files by the workers
             problems = _check_build(files, xsd)
         else:
+            files = read_tree(p)
             problems = check_backup_root(files, xsd=xsd)
     shown = tuple(
         Problem(os.path.join(base, pr.file) if pr.file != "." else base, pr.line, pr.column, pr.path, pr.message)
@@ -96,47 +100,78 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
     return CheckReport(str(p), kind, len(files), shown)
 
 
-def _check_build(files: dict[str, bytes], xsd: str) -> list[Problem]:
+def _check_build(files: Mapping[str, bytes], xsd: str) -> list[Problem]:
     """The validators every build runs, on the files build.json lists, from disk (thorough)."""
     try:
         listed = json.loads(files[MANIFEST])["files"]
-        ours = {path: data for path, data in files.items() if path in listed or path in UNLISTED}
+
+        def ours(path: str) -> bool:
+            return path in listed or path in UNLISTED
+
+        chosen = files.only(ours) if isinstance(files, Tree) else {path: data for path, data in files.items() if ours(path)}
     except (ValueError, KeyError, TypeError) as exc:
         return [Problem(MANIFEST, message=f"not a cmfw build manifest: {exc}")]
-    return _validate(formats.Artifacts(ours, thorough=True, present=frozenset(files), xsd=xsd))
+    return _validate(formats.Artifacts(chosen, thorough=True, present=frozenset(files), xsd=xsd))
 
 
 def _validate(artifacts: formats.Artifacts) -> list[Problem]:
     """:func:`formats.validate`, with a big build's DSC documents (most of the work: each
-    one parsed in full) checked in worker processes while this process runs the other
-    formats' validators. Problems in registry order, as in one process."""
+    one parsed in full) read, summed and checked in worker processes while this process
+    runs the other formats' validators; the package's, which compares every file with
+    its SHA-256, runs last, with the sums made where the files were read. Problems in registry order,
+    as in one process."""
     from . import parallel
-    from .dsc.check import check_items, dsc_items
     from .dsc.emit import ROOT
 
-    items = dsc_items(artifacts.files, ROOT)
-    count = parallel.jobs(len(items))
+    files = artifacts.files
+    paths = [path for path in files if path.startswith(ROOT + "/")]
+    count = parallel.jobs(len(paths))
     if count <= 1:
         return formats.validate(artifacts)
-    size = -(-len(items) // (count * 2))
-    found: list[list[Problem] | None] = []
-    with parallel.Workers(count, items) as workers:
-        tickets = [workers.submit(_check_shared, i, min(i + size, len(items))) for i in range(0, len(items), size)]
+
+    def source(path: str) -> Path | bytes:
+        return files.path(path) if isinstance(files, Tree) else files[path]
+
+    sources = [
+        (path, source(path), source(path + ".checksum") if path.endswith(".mof") and path + ".checksum" in files else None)
+        for path in sorted(paths)
+    ]
+    size = -(-len(sources) // (count * 2))
+    found: dict[str, list[Problem]] = {}
+    digests: dict[str, str] = {}
+    dsc: list[Problem] = []
+    with parallel.Workers(count, sources) as workers:
+        tickets = [workers.submit(_check_dsc, i, min(i + size, len(sources))) for i in range(0, len(sources), size)]
         for emitter in formats.emitters():
-            found.append(None if emitter.name == "dsc" else formats.validate(artifacts, [emitter]))
-        done: dict[int, list[Problem]] = {}
+            if emitter.name not in ("dsc", "package"):
+                found[emitter.name] = formats.validate(artifacts, [emitter])
+        # The other files' sums while the workers finish, so that little is left after them.
+        digests.update({path: hashlib.sha256(files[path]).hexdigest() for path in files if not path.startswith(ROOT + "/")})
+        done: dict[int, tuple[list[Problem], dict[str, str]]] = {}
         for _ in tickets:
             ticket, error, result = workers.next()
             if error is not None:
                 raise error
             done[ticket] = result
-    dsc = [problem for ticket in tickets for problem in done[ticket]]
-    return [problem for part in found for problem in (dsc if part is None else part)]
+    for ticket in tickets:
+        dsc += done[ticket][0]
+        digests.update(done[ticket][1])
+    found["dsc"] = dsc
+    package = [emitter for emitter in formats.emitters() if emitter.name == "package"]
+    found["package"] = formats.validate(dataclasses.replace(artifacts, digests=digests), package)
+    return [problem for emitter in formats.emitters() for problem in found.get(emitter.name, ())]
 
 
-def _check_shared(start: int, end: int) -> list[Problem]:
-    """A worker's share of the DSC documents, which it inherited at the fork (nothing to copy)."""
+def _check_dsc(start: int, end: int) -> tuple[list[Problem], dict[str, str]]:
+    """A worker's share of the DSC files (inherited at the fork: paths on disk, or bytes
+    from a zip): read, each summed, and checked; the problems and the SHA-256 sums."""
     from . import parallel
     from .dsc.check import check_items
 
-    return check_items(parallel.shared()[start:end])
+    items = []
+    digests = {}
+    for path, source, checksum in parallel.shared()[start:end]:
+        data = read_file(source) if isinstance(source, Path) else source
+        digests[path] = hashlib.sha256(data).hexdigest()
+        items.append((path, data, read_file(checksum) if isinstance(checksum, Path) else checksum))
+    return check_items(items), digests

@@ -130,12 +130,14 @@ class Artifacts:
     """What validators look at. ``thorough``: the files come from disk (``cmfw check``), so
     also check what cmfw's own fresh output is by construction (canonical forms, digests).
     ``present``: every path found on disk, the build's own files and any others.
-    ``xsd``: the XSD engine for XML (``lxml``, or ``xmlschema`` for a second opinion)."""
+    ``xsd``: the XSD engine for XML (``lxml``, or ``xmlschema`` for a second opinion).
+    ``digests``: SHA-256 sums of files, by path, already made where they were read."""
 
     files: Mapping[str, bytes]
     thorough: bool = False
     present: frozenset[str] = frozenset()
     xsd: str = "lxml"
+    digests: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator, Mapping
 
 from .errors import InputError, Problem
 from .model import ProfileSetting, Rule
@@ -70,6 +71,70 @@ def read_tree(directory: Path, prefix: str = "") -> dict[str, bytes]:
     special files are not followed or read. Bounded in files, bytes and depth."""
     out: dict[str, bytes] = {}
     total, limit, tree_limit = 0, _limit(MAX_FILE), _limit(MAX_TREE)
+    for rel, path, _ in _walk(directory, prefix):
+        data = _bounded(path, limit)
+        total += len(data)
+        if total > tree_limit:
+            raise InputError([Problem(str(directory), message=f"holds more than {tree_limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+        out[rel] = data
+    return dict(sorted(out.items()))
+
+
+class Tree(Mapping[str, bytes]):
+    """The regular files below a folder, listed (with :func:`read_tree`'s bounds, bytes
+    counted by the sizes on disk) and read when first asked for: a worker process can
+    read its share of a big build itself (:meth:`path`), and this process never holds it."""
+
+    def __init__(self, directory: Path, prefix: str = "", *, _paths: dict[str, Path] | None = None) -> None:
+        self._read: dict[str, bytes] = {}
+        if _paths is not None:
+            self._paths = _paths
+            return
+        paths: dict[str, Path] = {}
+        total, limit, tree_limit = 0, _limit(MAX_FILE), _limit(MAX_TREE)
+        for rel, path, size in _walk(directory, prefix):
+            if size > limit:
+                raise InputError([Problem(str(path), message=f"larger than {limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+            total += size
+            if total > tree_limit:
+                raise InputError([Problem(str(directory), message=f"holds more than {tree_limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+            paths[rel] = path
+        self._paths = dict(sorted(paths.items()))
+
+    def __getitem__(self, rel: str) -> bytes:
+        data = self._read.get(rel)
+        if data is None:
+            data = self._read[rel] = read_file(self._paths[rel])
+        return data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._paths
+
+    def path(self, rel: str) -> Path:
+        return self._paths[rel]
+
+    def only(self, keep: Callable[[str], bool]) -> Tree:
+        """The files for which ``keep`` is true, sharing what was read."""
+        view = Tree(Path(), _paths={rel: path for rel, path in self._paths.items() if keep(rel)})
+        view._read = self._read
+        return view
+
+
+def read_file(path: Path) -> bytes:
+    """A regular file's bytes within the per-file bound (a file listed by :class:`Tree`)."""
+    return _bounded(path, _limit(MAX_FILE))
+
+
+def _walk(directory: Path, prefix: str) -> Iterator[tuple[str, Path, int]]:
+    """(relative path, path, size) of every regular file below ``directory``, bounded in
+    files and depth; nothing is read."""
+    count = 0
     stack = [(directory, 0)]
     while stack:
         folder, depth = stack.pop()
@@ -80,18 +145,15 @@ def read_tree(directory: Path, prefix: str = "") -> dict[str, bytes]:
         except OSError as exc:
             raise InputError([Problem(str(folder), message=f"cannot list it: {exc.strerror or exc}")]) from None
         for entry in entries:
-            mode = entry.stat(follow_symlinks=False).st_mode
-            if stat.S_ISDIR(mode):
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
                 stack.append((Path(entry.path), depth + 1))
-            elif stat.S_ISREG(mode):
-                if len(out) >= MAX_FILES:
+            elif stat.S_ISREG(info.st_mode):
+                if count >= MAX_FILES:
                     raise InputError([Problem(str(directory), message=f"holds more than {MAX_FILES} files; not a GPO backup or build")])
-                data = _bounded(Path(entry.path), limit)
-                total += len(data)
-                if total > tree_limit:
-                    raise InputError([Problem(str(directory), message=f"holds more than {tree_limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
-                out[prefix + Path(entry.path).relative_to(directory).as_posix()] = data
-    return dict(sorted(out.items()))
+                count += 1
+                path = Path(entry.path)
+                yield prefix + path.relative_to(directory).as_posix(), path, info.st_size
 
 
 def _bounded(path: Path, limit: int) -> bytes:
