@@ -53,3 +53,62 @@ def test_any_text_stays_one_literal(value: str) -> None:
 def test_code_is_flagged(source: str, fragment: str) -> None:
     problems = syntax_problems(source)
     assert problems and any(fragment in message for _, message in problems), problems
+
+
+# -- incremental parsing (cmfw check parses a policy's scripts from the tree of the one before) --
+
+_BASE = """Configuration Demo
+{
+    Node 'localhost'
+    {
+        Firewall 'CMFW-P0-A'
+        {
+            Name = 'CMFW-P0-A'
+            LocalPort = @('80', '443')
+            Description = 'one'
+        }
+    }
+}
+"""
+
+#: Lines that keep a script valid, lines that break it, and lines that bring in code.
+_LINES = st.one_of(
+    st.builds(lambda v: f"            Description = {quote(v)}", hostile),
+    st.sampled_from([
+        "            Enabled = $true", "        }", "        {", "            Name = 'x", "            Name = \"$x\"",
+        "            Port = @('1', '2'", "# a comment with ' and \"", "$(Remove-Item C:\\)", "",
+        "            Script = @'\n'@", "            Text = @'\nline ' \"\n'@",
+    ]),
+)
+
+
+def _shape(tree) -> list[tuple[str, int, int, bool]]:  # type: ignore[no-untyped-def]
+    out, stack = [], [tree.root_node]
+    while stack:
+        node = stack.pop()
+        out.append((node.type, node.start_byte, node.end_byte, node.is_missing))
+        stack.extend(reversed(node.children))
+    return out
+
+
+@given(st.lists(st.lists(st.tuples(st.integers(0, 12), st.booleans(), _LINES), min_size=1, max_size=4), min_size=1, max_size=6))
+def test_a_reparsed_script_has_the_tree_and_the_problems_of_a_fresh_parse(runs) -> None:  # type: ignore[no-untyped-def]
+    """Each script of a run differs from the one before in a few lines (same line count,
+    or lines added and removed): the incremental parse gives the tree a fresh parse gives."""
+    from builder.syntax.powershell import Reparser, _parser
+
+    reparser, checker, lines = Reparser(), Reparser(), _BASE.splitlines()
+    scripts = [_BASE]
+    for edits in runs:
+        for row, insert, line in edits:
+            row = min(row, len(lines))
+            if insert or row == len(lines):
+                lines.insert(row, line)
+            else:
+                lines[row] = line
+        scripts.append("\r\n".join(lines) + "\r\n")
+    for script in scripts:
+        raw = script.encode("utf-8")
+        again, fresh = reparser.parse(raw), _parser().parse(raw)
+        assert _shape(again) == _shape(fresh)
+        assert syntax_problems(script, ["$true"], checker) == syntax_problems(script, ["$true"])

@@ -14,7 +14,7 @@ from ..errors import InputError, Problem
 from .mof import MofDocument, MofInstance, decode_text, parse
 from ..jsonschemas import json_problems
 from .mofclasses import all_properties, check_document, declarations, _value_problems
-from ..syntax.powershell import syntax_problems, syntax_problems_by_shape
+from ..syntax.powershell import Reparser, syntax_problems, syntax_problems_by_shape
 
 V3_SCHEMA = "dsc/dsc-v3-subset.schema.json"
 #: DSC v3 resource type → the MOF class its properties are checked against.
@@ -110,8 +110,20 @@ def check_powershell(path: str, data: bytes, *, by_shape: bool = False) -> list[
         stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         found = syntax_problems_by_shape(text, allowed, (stem,))
     else:
-        found = syntax_problems(text, allowed)
+        found = syntax_problems(text, allowed, _reparser(path.rsplit(".", 1)[-1]))
     return [Problem(path, line, 0, "", message) for line, message in found]
+
+
+_REPARSERS: dict[str, Reparser] = {}
+
+
+def _reparser(kind: str) -> Reparser:
+    """This process's incremental parser for one kind of script: a policy's scripts are
+    much like the policy's before (:class:`~builder.syntax.powershell.Reparser`)."""
+    found = _REPARSERS.get(kind)
+    if found is None:
+        found = _REPARSERS[kind] = Reparser()
+    return found
 
 
 def check_v3(path: str, data: bytes) -> list[Problem]:
@@ -202,7 +214,7 @@ def script_problems(properties: Mapping[str, object], *, by_shape: bool = False)
         if not isinstance(text, str):
             out.append(f"{part} is missing")
             continue
-        found = _script_syntax(text, VARIABLES, by_shape)
+        found = _script_syntax(text, VARIABLES, by_shape, part)
         out += [f"{part} line {line}: {message}" for line, message in found]
         match = _PREFIX.search(text)
         if match is None or not _POLICY_PREFIX.fullmatch(match.group(1)):
@@ -211,9 +223,11 @@ def script_problems(properties: Mapping[str, object], *, by_shape: bool = False)
 
 
 @functools.lru_cache(maxsize=64)
-def _script_syntax(text: str, variables: tuple[str, ...], by_shape: bool) -> tuple[tuple[int, str], ...]:
+def _script_syntax(text: str, variables: tuple[str, ...], by_shape: bool, part: str) -> tuple[tuple[int, str], ...]:
     """A purge script is in the MOF and in the v3 document: the same text is checked once."""
-    return tuple(syntax_problems_by_shape(text, variables) if by_shape else syntax_problems(text, variables))
+    if by_shape:
+        return tuple(syntax_problems_by_shape(text, variables))
+    return tuple(syntax_problems(text, variables, _reparser(part)))
 
 
 _PREFIX = re.compile(r"^\$prefix = '([^']*)'$", re.MULTILINE)

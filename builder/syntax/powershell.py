@@ -103,14 +103,81 @@ def _query() -> Any:
     return Query(_language(), f"{code} (variable) @variable")
 
 
-def syntax_problems(source: str, allowed_variables: Iterable[str] = ()) -> list[tuple[int, str]]:
+def syntax_problems(
+    source: str, allowed_variables: Iterable[str] = (), reparser: Reparser | None = None
+) -> list[tuple[int, str]]:
     """(line, message) for every syntax error, and for anything that is code rather than text.
 
     Beyond tree-sitter-powershell's ERROR/MISSING nodes, this refuses double-quoted
     strings and subexpressions, and variables other than ``allowed_variables``, so a
-    value that escaped its quotes would show up here even if it parsed.
+    value that escaped its quotes would show up here even if it parsed. ``reparser``:
+    parse from the tree of the script it parsed before (see :class:`Reparser`).
     """
-    return _tree_problems(_parser().parse(source.encode("utf-8")), {v.lower() for v in allowed_variables})
+    raw = source.encode("utf-8")
+    tree = reparser.parse(raw) if reparser is not None else _parser().parse(raw)
+    return _tree_problems(tree, {v.lower() for v in allowed_variables})
+
+
+class Reparser:
+    """Parses a run of similar scripts (each policy's after the one before) with
+    tree-sitter's incremental parsing: the tree of the last script, told which of its
+    lines changed, gives the tree of the next, as a parse from scratch would (the
+    unchanged parts are reused, not read again). A tree with an error node is made again
+    from scratch, so that problems are always reported from a fresh parse's tree."""
+
+    def __init__(self) -> None:
+        self._raw = b""
+        self._tree: Any = None
+
+    def parse(self, raw: bytes) -> Any:
+        parser = _parser()
+        edited = self._tree is not None
+        if edited:
+            self._edit(raw)
+        tree = parser.parse(raw, self._tree) if edited else parser.parse(raw)
+        if edited and tree.root_node.has_error:
+            tree = parser.parse(raw)
+        self._raw, self._tree = raw, tree
+        return tree
+
+    def _edit(self, raw: bytes) -> None:
+        """Tell the last tree how ``raw`` differs from its script: each changed line, when
+        the line count is the same, else the one span between the common head and tail."""
+        from tree_sitter import Point
+
+        old, tree = self._raw, self._tree
+        before, after = old.split(b"\n"), raw.split(b"\n")
+        if len(before) == len(after):
+            starts, offset = [], 0
+            for line in before:
+                starts.append(offset)
+                offset += len(line) + 1
+            changed = [row for row, (a, b) in enumerate(zip(before, after)) if a != b]
+            for row in reversed(changed):  # from the end: the offsets before an edit stay as they were
+                start, a, b = starts[row], len(before[row]), len(after[row])
+                tree.edit(start, start + a, start + b, Point(row, 0), Point(row, a), Point(row, b))
+            return
+        head = _common_length(old, raw)
+        tail = _common_length(old[head:][::-1], raw[head:][::-1])
+        tree.edit(head, len(old) - tail, len(raw) - tail, _point(old, head), _point(old, len(old) - tail), _point(raw, len(raw) - tail))
+
+
+def _common_length(a: bytes, b: bytes) -> int:
+    """How many leading bytes ``a`` and ``b`` share (by halving: each step one C compare)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _point(data: bytes, offset: int) -> Any:
+    from tree_sitter import Point
+
+    return Point(data.count(b"\n", 0, offset), offset - (data.rfind(b"\n", 0, offset) + 1))
 
 
 def _tree_problems(tree: Any, allowed: set[str]) -> list[tuple[int, str]]:
