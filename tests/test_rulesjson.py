@@ -77,6 +77,27 @@ def test_fast_schema_check_reports_what_a_full_validation_reports(policyset, fie
     assert fast == full and fast
 
 
+POLICY_MUTATIONS = [
+    ("name", ""), ("name", 3), ("key", "two words"), ("key", None), ("gpo_guid", "{not-a-guid}"), ("description", 1),
+    ("features", "all"), ("features", [{"id": "x"}]), ("dsc", {}), ("links", [{"target": ""}]), ("colour", "blue"),
+]
+
+
+@pytest.mark.parametrize("field, value", POLICY_MUTATIONS)
+def test_fast_schema_check_of_policies_reports_what_a_full_validation_reports(policyset, field: str, value: object) -> None:
+    """Policies are checked once per distinct body, name, key and GUID on their own."""
+    from builder.rulesjson import _validators, schema_problems
+
+    doc = json.loads(rulesjson.emit(policyset)["rules.json"])
+    for policy in doc["policies"][1:3]:
+        policy[field] = value
+    del doc["policies"][3]["gpo_guid"]
+    doc["policies"][4]["name"] = doc["policies"][0]["name"]  # the same body twice: still each one's problems
+    fast = sorted((p.path, p.message) for p in schema_problems("rules.json", doc))
+    full = sorted((e.json_path, e.message) for e in _validators()[0].iter_errors(doc))
+    assert fast == full and len(fast) >= 3
+
+
 @given(st.lists(rules, max_size=5), st.text(min_size=1, max_size=20), st.text(max_size=10))
 def test_read_inverts_emit(rule_list, name: str, domain: str) -> None:
     unique = {r.id: r for r in rule_list}
