@@ -146,3 +146,19 @@ def test_build_is_identical_across_runs(tmp_path: Path) -> None:
     same = {k: v for k, v in manifests[0]["files"].items() if not k.startswith("report.")}
     assert same == {k: v for k, v in manifests[1]["files"].items() if not k.startswith("report.")}
     assert manifests[0]["policies"] == manifests[1]["policies"]
+
+
+def test_lines_written_once_are_placed_as_indented_would_write_them() -> None:
+    """gpreport.xml writes a rule's lines once for every policy that has the rule: the
+    same text as indenting the element in place, and refused anywhere else."""
+    from builder.syntax.xml import el, indented, indented_lines, serialize
+
+    rule = el("q1:Rule", el("q1:Name", "a < b & 'c'"), el("q1:Port", "80"))
+    whole = el("GPO", el("Computer", rule, el("Name", "x")))
+    reused = el("GPO", el("Computer", indented_lines(rule, depth=2), el("Name", "x")))
+    assert str(indented(reused)) == str(indented(whole))
+    assert "a &lt; b &amp; 'c'" in str(indented(whole))
+    with pytest.raises(ValueError, match="lines indented for depth 2 placed at depth 1"):
+        indented(el("GPO", indented_lines(rule, depth=2)))
+    with pytest.raises(ValueError, match="only indented\\(\\) can write it"):
+        serialize(reused)

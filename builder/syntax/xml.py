@@ -82,7 +82,7 @@ def comment(value: str) -> Markup:
 DECLARATION_UTF8 = Markup('<?xml version="1.0" encoding="utf-8"?>')
 DECLARATION_UTF16 = Markup('<?xml version="1.0" encoding="utf-16"?>')
 
-Child = Union["Element", Markup, str]
+Child = Union["Element", "Indented", Markup, str]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,22 @@ class Element:
 
     def __str__(self) -> str:
         return str(serialize(self))
+
+
+@dataclass(frozen=True)
+class Indented:
+    """An element as :func:`indented` wrote it at ``depth``: its lines, put back as they
+    are where the same element goes at the same depth (a report repeats its rules)."""
+
+    lines: tuple[str, ...]
+    depth: int
+
+
+def indented_lines(element: Element, *, indent: str = "  ", depth: int = 0) -> Indented:
+    """``element`` written by :func:`indented` at ``depth``, to be placed later."""
+    lines: list[str] = []
+    _indent(element, indent, depth, lines)
+    return Indented(tuple(lines), depth)
 
 
 def el(tag: str, *children: Child, attrs: Mapping[str, str] | None = None, space_before_slash: bool = False) -> Element:
@@ -141,6 +157,8 @@ def _write(element: Element, out: list[str]) -> None:
     for child in element.children:
         if isinstance(child, Element):
             _write(child, out)
+        elif isinstance(child, Indented):
+            raise ValueError(f"<{element.tag}> holds indented lines; only indented() can write it")
         else:
             out.append(str(child) if isinstance(child, Markup) else text(child))
     out.append(f"</{element.tag}>")
@@ -156,7 +174,7 @@ def indented(element: Element, *, indent: str = "  ", newline: str = "\r\n", dep
 def _indent(element: Element, indent: str, depth: int, lines: list[str]) -> None:
     pad = indent * depth
     children = element.children
-    nested = [child for child in children if isinstance(child, Element)]
+    nested = [child for child in children if isinstance(child, (Element, Indented))]
     if not nested:  # a leaf: one line, written straight into it (a report has ~450 per policy)
         line = [pad]
         _write(element, line)
@@ -166,7 +184,12 @@ def _indent(element: Element, indent: str, depth: int, lines: list[str]) -> None
         raise ValueError(f"<{element.tag}> mixes elements and text; it cannot be indented")
     lines.append(pad + element.start() + ">")
     for child in nested:
-        _indent(child, indent, depth + 1, lines)
+        if isinstance(child, Element):
+            _indent(child, indent, depth + 1, lines)
+        elif child.depth == depth + 1:
+            lines.extend(child.lines)
+        else:
+            raise ValueError(f"lines indented for depth {child.depth} placed at depth {depth + 1} in <{element.tag}>")
     lines.append(pad + "</" + element.tag + ">")
 
 
