@@ -64,9 +64,9 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
         tops = sorted({name.split("/", 1)[0] for name in entries})
         if len(tops) != 1 or f"{tops[0]}/{MANIFEST}" not in entries:
             raise InputError([Problem(str(p), message="is not a cmfw package.zip (one folder holding build.json)")])
-        files = {name.split("/", 1)[1]: data for name, data in entries.items()}
-        problems = _check_build(files, xsd)
-        return CheckReport(str(p), kind, len(files), tuple(
+        unpacked = {name.split("/", 1)[1]: data for name, data in entries.items()}
+        problems = _check_build(unpacked, xsd)
+        return CheckReport(str(p), kind, len(unpacked), tuple(
             Problem(f"{p}/{tops[0]}/{pr.file}", pr.line, pr.column, pr.path, pr.message) for pr in problems
         ))
     if kind in ("intune", "intune-folder"):
@@ -81,6 +81,7 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
 
         problems = [Problem(str(p), message=m) for g in read_path(p) for m in g.problems]
         return CheckReport(str(p), kind, 1, tuple(problems))
+    files: Mapping[str, bytes]
     if kind == "backup":
         files = read_tree(p, p.name + "/")
         problems = check_backup_folder(files, p.name, xsd=xsd)

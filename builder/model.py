@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import ipaddress
+import operator
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 from .syntax.numbers import digits
@@ -265,6 +266,10 @@ _LIST_FIELDS = ("local_ports", "remote_ports", "local_addresses", "remote_addres
 
 _FIELDS = tuple(f.name for f in fields(Rule))
 _KNOWN = frozenset(_FIELDS)
+
+#: What a rule says, without its ID, as a tuple: policies repeat the same rules under
+#: their own IDs, and what is made from a rule without its ID can be made once.
+rule_body = operator.attrgetter(*(name for name in _FIELDS if name != "id"))
 
 
 def rule_to_dict(rule: Rule) -> dict[str, Any]:

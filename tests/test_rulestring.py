@@ -200,3 +200,22 @@ def test_no_token_soup_crashes_the_parser(parts: list[str]) -> None:
         parse_rule("|".join(parts) + "|", "R")
     except RuleStringError:
         pass
+
+
+def test_a_policy_encodes_each_distinct_rule_once_and_each_failure_names_its_rule() -> None:
+    """registry.pol's rule strings are kept by what a rule says without its ID (which is
+    the value name): the same string for the same rule under another ID, and a rule that
+    cannot be written is refused under its own ID every time."""
+    from builder.model import Policy
+    from builder.registry.policyfile import encode_policy
+
+    def policy(key: str, name: str) -> Policy:
+        rule = Rule(id=f"CMFW-{key}-Web", name=name, direction="In", protocol=6, local_ports=("443",))
+        return Policy(name=key, key=key, gpo_guid="{00000000-0000-0000-0000-000000000000}", rules=(rule,))
+
+    one, two = encode_policy(policy("A", "Web")), encode_policy(policy("B", "Web"))
+    assert [(e.value, e.text) for e in one.entries[1:]] == [("CMFW-A-Web", encode_rule(policy("A", "Web").rules[0]))]
+    assert one.entries[1].text == two.entries[1].text and two.entries[1].value == "CMFW-B-Web"
+    for key in ("A", "B", "A"):
+        with pytest.raises(RuleStringError, match=f"rule CMFW-{key}-Web: Name value 'a|b' contains"):
+            encode_policy(policy(key, "a|b"))

@@ -10,11 +10,10 @@ no newline after ``</GPO>``. GPMC's report has no place for rule IDs, and it mer
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
 from .. import keywords
-from ..model import PROFILES, Policy, ProfileSetting, Rule
+from ..model import PROFILES, Policy, ProfileSetting, Rule, rule_body
 from ..profilesettings import LOGGING_VALUES
 from ..syntax.xml import DECLARATION_UTF16, Element, Indented, document, el, indented, indented_lines
 from ..registry.policyfile import EncodedPolicy
@@ -38,7 +37,7 @@ def gpreport(policy: Policy, domain: str, encoded: EncodedPolicy, moment: dateti
         el("q1:GlobalSettings", el("q1:PolicyVersion", el("q1:Value", str(encoded.policy_version)))),
         *_profiles(policy.profile_settings),
         # GPMC lists every inbound rule before the outbound ones.
-        *(_rule_lines(r.with_id(""), encoded.rule_versions[r.id]) for direction in ("In", "Out") for r in policy.rules if r.direction == direction),
+        *(_rule_lines(r, encoded.rule_versions[r.id]) for direction in ("In", "Out") for r in policy.rules if r.direction == direction),
         attrs={"xmlns:q1": NS_FIREWALL, "xsi:type": "q1:WindowsFirewallSettings"},
     )
     registry = el("Extension", attrs={"xmlns:q2": NS_REGISTRY, "xsi:type": "q2:RegistrySettings"}, space_before_slash=True)
@@ -92,11 +91,20 @@ def _setting_value(setting: ProfileSetting) -> str:
 _RULE_DEPTH = 4
 
 
-@functools.lru_cache(maxsize=8192)
+#: A rule's lines in the report by what the rule says and its version. They hold no rule
+#: ID, so every policy with the same rule shares them: written once. Bounded.
+_LINES: dict[tuple[object, ...], Indented] = {}
+_MAX_LINES = 8192
+
+
 def _rule_lines(rule: Rule, version: tuple[int, int]) -> Indented:
-    """A rule's lines in the report. They hold no rule ID, so every policy with the same
-    rule (by its other fields) at the same version shares them: written once."""
-    return indented_lines(_rule(rule, version), depth=_RULE_DEPTH)
+    key = (rule_body(rule), version)
+    found = _LINES.get(key)
+    if found is None:
+        if len(_LINES) >= _MAX_LINES:
+            _LINES.clear()
+        found = _LINES[key] = indented_lines(_rule(rule, version), depth=_RULE_DEPTH)
+    return found
 
 
 def _rule(rule: Rule, version: tuple[int, int]) -> Element:

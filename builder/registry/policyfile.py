@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import Policy, ProfileSetting, Rule
+from ..model import Policy, ProfileSetting, Rule, rule_body
 from ..profilesettings import LOGGING_VALUES, ROOT_KEY, registry_key, sort_settings
 from .registrypol import REG_DWORD, REG_EXPAND_SZ, REG_NONE, REG_SZ, Entry
 from .rulestring import FLOOR, RuleStringError, Version, encode_rule, parse_rule
@@ -37,7 +37,7 @@ class EncodedPolicy:
 
 def encode_policy(policy: Policy) -> EncodedPolicy:
     """Every rule encoded once; ``PolicyVersion`` is at least every rule's version."""
-    strings = {rule.id: encode_rule(rule) for rule in policy.rules}
+    strings = {rule.id: _encoded(rule) for rule in policy.rules}
     versions = {rid: _version_of(text) for rid, text in strings.items()}
     version = max([FLOOR, *versions.values()])
     entries = [Entry.dword(ROOT_KEY, "PolicyVersion", (version[0] << 8) | version[1])]
@@ -49,6 +49,24 @@ def encode_policy(policy: Policy) -> EncodedPolicy:
             entries.append(Entry.dword(key, setting.name, setting.value))
     entries.extend(Entry.sz(RULES_KEY, rule.id, strings[rule.id]) for rule in policy.rules)
     return EncodedPolicy(entries, version, versions)
+
+
+#: Rule strings by what the rule says without its ID (the value name, not part of the
+#: string): a build encodes each distinct rule once. Bounded; a failure is never kept
+#: (it names the rule ID, so each rule raises its own).
+_ENCODED: dict[tuple[object, ...], str] = {}
+_MAX_ENCODED = 8192
+
+
+def _encoded(rule: Rule) -> str:
+    key = rule_body(rule)
+    found = _ENCODED.get(key)
+    if found is None:
+        found = encode_rule(rule)
+        if len(_ENCODED) >= _MAX_ENCODED:
+            _ENCODED.clear()
+        _ENCODED[key] = found
+    return found
 
 
 def _version_of(rule_string: str) -> Version:

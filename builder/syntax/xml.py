@@ -138,6 +138,8 @@ def _child(child: Child) -> str:
         return serialize(child)
     if isinstance(child, Markup):
         return str(child)
+    if isinstance(child, Indented):
+        raise ValueError("indented lines can only be placed by indented()")
     return text(child)
 
 
