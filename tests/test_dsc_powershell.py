@@ -112,3 +112,19 @@ def test_a_reparsed_script_has_the_tree_and_the_problems_of_a_fresh_parse(runs) 
         again, fresh = reparser.parse(raw), _parser().parse(raw)
         assert _shape(again) == _shape(fresh)
         assert syntax_problems(script, ["$true"], checker) == syntax_problems(script, ["$true"])
+
+
+def test_each_thread_has_its_own_reparsers() -> None:
+    """A reparser edits its last tree before each parse: two threads checking builds at
+    once must not share one."""
+    import threading
+
+    from builder.dsc.check import _reparser
+
+    mine = _reparser("ps1")
+    assert _reparser("ps1") is mine and _reparser("psd1") is not mine
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(_reparser("ps1")))
+    thread.start()
+    thread.join()
+    assert seen and seen[0] is not mine

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import re
+import threading
 from typing import Any, Callable, Mapping, Sequence, Union
 
 import yaml
@@ -114,15 +115,20 @@ def check_powershell(path: str, data: bytes, *, by_shape: bool = False) -> list[
     return [Problem(path, line, 0, "", message) for line, message in found]
 
 
-_REPARSERS: dict[str, Reparser] = {}
+_REPARSERS = threading.local()
 
 
 def _reparser(kind: str) -> Reparser:
-    """This process's incremental parser for one kind of script: a policy's scripts are
-    much like the policy's before (:class:`~builder.syntax.powershell.Reparser`)."""
-    found = _REPARSERS.get(kind)
+    """This thread's incremental parser for one kind of script: a policy's scripts are
+    much like the policy's before (:class:`~builder.syntax.powershell.Reparser`). One per
+    thread: a library caller may check two builds at once, and a parser's last tree is
+    edited before each parse."""
+    mine: dict[str, Reparser] | None = getattr(_REPARSERS, "by_kind", None)
+    if mine is None:
+        mine = _REPARSERS.by_kind = {}
+    found = mine.get(kind)
     if found is None:
-        found = _REPARSERS[kind] = Reparser()
+        found = mine[kind] = Reparser()
     return found
 
 
