@@ -178,3 +178,42 @@ def test_lean_problems_are_exactly_jsonschemas(tmp_path: Path) -> None:
         assert lean == jsonschemas.json_problems("build.json", changed, "build.schema.json"), place
 
     agree()
+
+
+def test_check_of_a_big_package_zip_in_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package.zip's DSC files reach the workers as bytes (not paths): checked and summed
+    there, with the answer of one process, and a changed file is found either way."""
+    import zipfile
+
+    from builder.check import check_path
+
+    matrix = tmp_path / "big.yaml"
+    matrix.write_text(_matrix([_policy(i) for i in range(60)]), encoding="utf-8")
+    build(matrix, tmp_path / "out", zip=True)
+    package = tmp_path / "out" / "package.zip"
+    assert check_path(package).problems == ()
+    changed = tmp_path / "changed.zip"
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(changed, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("P41/P41.ps1"):
+                data = data.replace(b"Configuration P41", b"Configuration P41 {", 1)
+            target.writestr(info, data)
+    from builder import parallel
+
+    started = []
+    workers = parallel.Workers
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(args[0])
+        return workers(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "Workers", counted)
+    monkeypatch.setenv("CMFW_JOBS", "2")
+    in_workers = check_path(changed).problems
+    assert started == [2]
+    monkeypatch.setenv("CMFW_JOBS", "1")
+    assert check_path(changed).problems == in_workers and started == [2]
+    messages = {(Path(p.file).name, p.message) for p in in_workers}
+    assert ("P41.ps1", "differs from the SHA-256 in build.json (edited after the build?)") in messages, in_workers
+    assert any(name == "P41.ps1" and "differs" not in message for name, message in messages), in_workers
