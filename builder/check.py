@@ -15,7 +15,7 @@ from .errors import InputError, Problem
 from .gpo.check import check_backup_folder, check_backup_root
 from .gpo.xsd import require_engine
 from .package.manifest import MANIFEST, UNLISTED
-from .read import Tree, kind_of, read_file, read_tree
+from .read import Tree, kind_of, list_tree, read_file, read_tree
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def check_path(path: str | Path, xsd: str = "lxml") -> CheckReport:
     else:
         base = str(p)
         if kind == "build":
-            files = Tree(p)  # read as the checks ask: a big build's DSC files by the workers
+            files = list_tree(p)  # read as the checks ask: a big build's DSC files by the workers
             problems = _check_build(files, xsd)
         else:
             files = read_tree(p)

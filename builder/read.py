@@ -75,31 +75,19 @@ def read_tree(directory: Path, prefix: str = "") -> dict[str, bytes]:
         data = _bounded(path, limit)
         total += len(data)
         if total > tree_limit:
-            raise InputError([Problem(str(directory), message=f"holds more than {tree_limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+            raise _too_much(directory, tree_limit)
         out[rel] = data
     return dict(sorted(out.items()))
 
 
 class Tree(Mapping[str, bytes]):
-    """The regular files below a folder, listed (with :func:`read_tree`'s bounds, bytes
-    counted by the sizes on disk) and read when first asked for: a worker process can
-    read its share of a big build itself (:meth:`path`), and this process never holds it."""
+    """Files on disk by relative path, each read when first asked for (and kept): a
+    worker process can read its share of a big build itself (:meth:`path`), and this
+    process never holds it. :func:`list_tree` makes one."""
 
-    def __init__(self, directory: Path, prefix: str = "", *, _paths: dict[str, Path] | None = None) -> None:
-        self._read: dict[str, bytes] = {}
-        if _paths is not None:
-            self._paths = _paths
-            return
-        paths: dict[str, Path] = {}
-        total, limit, tree_limit = 0, _limit(MAX_FILE), _limit(MAX_TREE)
-        for rel, path, size in _walk(directory, prefix):
-            if size > limit:
-                raise InputError([Problem(str(path), message=f"larger than {limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
-            total += size
-            if total > tree_limit:
-                raise InputError([Problem(str(directory), message=f"holds more than {tree_limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
-            paths[rel] = path
-        self._paths = dict(sorted(paths.items()))
+    def __init__(self, paths: dict[str, Path], read: dict[str, bytes] | None = None) -> None:
+        self._paths = paths
+        self._read: dict[str, bytes] = {} if read is None else read
 
     def __getitem__(self, rel: str) -> bytes:
         data = self._read.get(rel)
@@ -121,13 +109,26 @@ class Tree(Mapping[str, bytes]):
 
     def only(self, keep: Callable[[str], bool]) -> Tree:
         """The files for which ``keep`` is true, sharing what was read."""
-        view = Tree(Path(), _paths={rel: path for rel, path in self._paths.items() if keep(rel)})
-        view._read = self._read
-        return view
+        return Tree({rel: path for rel, path in self._paths.items() if keep(rel)}, self._read)
+
+
+def list_tree(directory: Path, prefix: str = "") -> Tree:
+    """:func:`read_tree` without the reading: the same files and bounds, the bytes
+    counted by the sizes on disk (each read is bounded again when it happens)."""
+    paths: dict[str, Path] = {}
+    total, limit, tree_limit = 0, _limit(MAX_FILE), _limit(MAX_TREE)
+    for rel, path, size in _walk(directory, prefix):
+        if size > limit:
+            raise _too_large(path, limit)
+        total += size
+        if total > tree_limit:
+            raise _too_much(directory, tree_limit)
+        paths[rel] = path
+    return Tree(dict(sorted(paths.items())))
 
 
 def read_file(path: Path) -> bytes:
-    """A regular file's bytes within the per-file bound (a file listed by :class:`Tree`)."""
+    """A regular file's bytes within the per-file bound."""
     return _bounded(path, _limit(MAX_FILE))
 
 
@@ -168,8 +169,16 @@ def _bounded(path: Path, limit: int) -> bytes:
             raise InputError([Problem(str(path), message=f"not a regular file; expected {KNOWN}")])
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise InputError([Problem(str(path), message=f"larger than {limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+        raise _too_large(path, limit)
     return data
+
+
+def _too_large(path: Path, limit: int) -> InputError:
+    return InputError([Problem(str(path), message=f"larger than {limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
+
+
+def _too_much(directory: Path, limit: int) -> InputError:
+    return InputError([Problem(str(directory), message=f"holds more than {limit // 2**20} MiB; set CMFW_READ_LIMIT_MB to read it")])
 
 
 def kind_of(path: Path) -> str:
@@ -239,20 +248,20 @@ def read_path(path: str | Path) -> list[GpoContent]:
     p = Path(path)
     kind = kind_of(p)
     if kind == "registry.pol":
-        return [_from_pol(str(p), _read_file(p))]
+        return [_from_pol(str(p), read_file(p))]
     if kind == "lgpo-text":
-        return [_from_lgpo(str(p), _read_file(p))]
+        return [_from_lgpo(str(p), read_file(p))]
     if kind == "mof":
-        return [_from_mof(str(p), _read_file(p))]
+        return [_from_mof(str(p), read_file(p))]
     if kind == "intune":
-        return _from_intune([(str(p), _read_file(p))], strict=True)
+        return _from_intune([(str(p), read_file(p))], strict=True)
     if kind == "intune-folder":
         found = sorted(child for child in p.iterdir() if child.suffix.lower() == ".json" and child.is_file())
-        return _from_intune([(str(child), _read_file(child)) for child in found], strict=False)
+        return _from_intune([(str(child), read_file(child)) for child in found], strict=False)
     if kind == "matrix":
         return _from_matrix(p)
     if kind == "rules.json":
-        return _from_rules_json(str(p), _read_file(p))
+        return _from_rules_json(str(p), read_file(p))
     if kind == "zip":
         return _from_zip(p)
     if kind == "backup":
@@ -329,10 +338,6 @@ def read_backups(files: dict[str, bytes], base: str) -> list[GpoContent]:
         ]
         out += [GpoContent(source=os.path.join(base, "manifest.xml"), problems=[p.message]) for p in problems]
     return out
-
-
-def _read_file(path: Path) -> bytes:
-    return _bounded(path, _limit(MAX_FILE))
 
 
 def _from_pol(source: str, data: bytes) -> GpoContent:

@@ -222,7 +222,7 @@ def test_raising_the_read_limit_raises_the_tree_limit_too(monkeypatch: pytest.Mo
 
 
 def test_a_listed_tree_has_the_bounds_of_a_read_one_and_reads_on_demand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`cmfw check` lists a build (reader.Tree) and reads each file when a check asks for
+    """`cmfw check` lists a build (reader.list_tree) and reads each file when a check asks for
     it: the same files and bytes as read_tree, the same refusals, by the sizes on disk."""
     import builder.read as reader
 
@@ -230,7 +230,7 @@ def test_a_listed_tree_has_the_bounds_of_a_read_one_and_reads_on_demand(tmp_path
     (tmp_path / "a" / "one.txt").write_bytes(b"1" * 10)
     (tmp_path / "two.txt").write_bytes(b"2" * 20)
     os.mkfifo(tmp_path / "pipe")
-    tree = reader.Tree(tmp_path)
+    tree = reader.list_tree(tmp_path)
     assert list(tree) == ["a/one.txt", "two.txt"] and "pipe" not in tree
     (tmp_path / "two.txt").write_bytes(b"3" * 20)  # not read yet: what a check reads is what is there
     assert dict(tree) == read_tree(tmp_path) == {"a/one.txt": b"1" * 10, "two.txt": b"3" * 20}
@@ -238,9 +238,9 @@ def test_a_listed_tree_has_the_bounds_of_a_read_one_and_reads_on_demand(tmp_path
     assert list(view) == ["a/one.txt"] and view["a/one.txt"] == b"1" * 10 and "two.txt" not in view
     monkeypatch.setattr(reader, "MAX_TREE", 25)
     with pytest.raises(InputError, match="holds more than 0 MiB"):
-        reader.Tree(tmp_path)
+        reader.list_tree(tmp_path)
     monkeypatch.setattr(reader, "MAX_TREE", 2**30)
     monkeypatch.setattr(reader, "MAX_FILE", 15)
     with pytest.raises(InputError) as info:
-        reader.Tree(tmp_path)
+        reader.list_tree(tmp_path)
     assert info.value.lines() == [f"{tmp_path / 'two.txt'}: error: larger than 0 MiB; set CMFW_READ_LIMIT_MB to read it"]
