@@ -74,13 +74,7 @@ def read(data: bytes) -> PolicySet:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
-    return read_document(doc)
-
-
-def read_document(doc: object) -> PolicySet:
-    """:func:`read` on the parsed JSON."""
     _require_format(doc)
-    assert isinstance(doc, dict)
     try:
         policies = tuple(_read_policy(p, tuple(rule_from_dict(r) for r in p["rules"])) for p in doc["policies"])
         return PolicySet(doc["domain"], policies, doc.get("catalog_version", ""))
