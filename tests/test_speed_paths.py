@@ -217,3 +217,34 @@ def test_check_of_a_big_package_zip_in_workers(tmp_path: Path, monkeypatch: pyte
     messages = {(Path(p.file).name, p.message) for p in in_workers}
     assert ("P41.ps1", "differs from the SHA-256 in build.json (edited after the build?)") in messages, in_workers
     assert any(name == "P41.ps1" and "differs" not in message for name, message in messages), in_workers
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_dsc_file_gone_between_listing_and_reading_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str
+) -> None:
+    """`check` lists a build, then reads each file when a check asks (a worker's DSC
+    files in the worker): a file removed in between is refused by name, in one line."""
+    from click.testing import CliRunner
+
+    import builder.read as reader
+    from builder.cli import cli
+
+    matrix = tmp_path / "big.yaml"
+    matrix.write_text(_matrix([_policy(i) for i in range(60)]), encoding="utf-8")
+    out = tmp_path / "out"
+    build(matrix, out)
+    gone = out / "dsc" / "P41" / "P41.dsc.yaml"
+    listing = reader.list_tree
+
+    def list_then_remove(directory: Path, prefix: str = "") -> reader.Tree:
+        tree = listing(directory, prefix)
+        gone.unlink()
+        return tree
+
+    monkeypatch.setattr(reader, "list_tree", list_then_remove)
+    monkeypatch.setattr("builder.check.list_tree", list_then_remove)
+    monkeypatch.setenv("CMFW_JOBS", jobs)
+    result = CliRunner().invoke(cli, ["check", str(out)], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [f"{gone}: error: cannot read it: No such file or directory"]
