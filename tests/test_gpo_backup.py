@@ -158,7 +158,9 @@ def test_lines_written_once_are_placed_as_indented_would_write_them() -> None:
     reused = el("GPO", el("Computer", indented_lines(rule, depth=2), el("Name", "x")))
     assert str(indented(reused)) == str(indented(whole))
     assert "a &lt; b &amp; 'c'" in str(indented(whole))
-    with pytest.raises(ValueError, match="lines indented for depth 2 placed at depth 1"):
+    with pytest.raises(ValueError, match="lines indented by '  ' for depth 2 placed at depth 1"):
         indented(el("GPO", indented_lines(rule, depth=2)))
+    with pytest.raises(ValueError, match="indented by '  ' for depth 2 placed at depth 2 in <Computer>"):
+        indented(reused, indent="\t")
     with pytest.raises(ValueError, match="only indented\\(\\) can write it"):
         serialize(reused)

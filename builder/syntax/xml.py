@@ -114,18 +114,20 @@ class Element:
 
 @dataclass(frozen=True)
 class Indented:
-    """An element as :func:`indented` wrote it at ``depth``: its lines, put back as they
-    are where the same element goes at the same depth (a report repeats its rules)."""
+    """An element as :func:`indented` wrote it at ``depth`` with ``indent``: its lines, put
+    back as they are where the same element goes at the same depth, with the same indent
+    (a report repeats its rules)."""
 
     lines: tuple[str, ...]
     depth: int
+    indent: str
 
 
 def indented_lines(element: Element, *, indent: str = "  ", depth: int = 0) -> Indented:
     """``element`` written by :func:`indented` at ``depth``, to be placed later."""
     lines: list[str] = []
     _indent(element, indent, depth, lines)
-    return Indented(tuple(lines), depth)
+    return Indented(tuple(lines), depth, indent)
 
 
 def el(tag: str, *children: Child, attrs: Mapping[str, str] | None = None, space_before_slash: bool = False) -> Element:
@@ -188,10 +190,13 @@ def _indent(element: Element, indent: str, depth: int, lines: list[str]) -> None
     for child in nested:
         if isinstance(child, Element):
             _indent(child, indent, depth + 1, lines)
-        elif child.depth == depth + 1:
+        elif child.depth == depth + 1 and child.indent == indent:
             lines.extend(child.lines)
         else:
-            raise ValueError(f"lines indented for depth {child.depth} placed at depth {depth + 1} in <{element.tag}>")
+            raise ValueError(
+                f"lines indented by {child.indent!r} for depth {child.depth} placed at depth {depth + 1}"
+                f" in <{element.tag}>, indented by {indent!r}"
+            )
     lines.append(pad + "</" + element.tag + ">")
 
 
