@@ -16,7 +16,7 @@ from typing import Any
 from .errors import Problem
 from .formats import Artifacts, Context, Emitted, Emitter, Validator
 from .jsonschemas import load_schema, string_test, validator, validator_class
-from .syntax.jsonlayout import compact as _compact, dumps
+from .syntax.jsonlayout import compact, dumps
 from .model import (
     DscOptions, FeatureChoice, GpoLink, IntuneOptions, Policy, PolicySet, ProfileSetting, Rule, link_to_dict, rule_from_dict, rule_to_dict,
 )
@@ -159,24 +159,24 @@ def _canonical(doc: Any, data: bytes) -> bool:
     _require_format(doc)
     try:
         top = policyset_to_dict(PolicySet(doc["domain"], (), doc.get("catalog_version", "")))
-        if _compact(dict(doc, policies=[])) != _compact(top):
+        if compact(dict(doc, policies=[])) != compact(top):
             return False
         keys = [p["key"].casefold() for p in doc["policies"]]
         if keys != sorted(keys):
             return False
         bodies: dict[str, bool] = {}
         for p in doc["policies"]:
-            if _compact(dict(p, rules=[])) != _compact(_policy(_read_policy(p, ()))):
+            if compact(dict(p, rules=[])) != compact(_policy(_read_policy(p, ()))):
                 return False
             ids = [r["id"].casefold() for r in p["rules"]]
             if ids != sorted(ids):
                 return False
             for rule in p["rules"]:
                 body = dict(rule, id="")
-                key = _compact(body)
+                key = compact(body)
                 same = bodies.get(key)
                 if same is None:
-                    same = bodies[key] = _compact(rule_to_dict(rule_from_dict(body))) == key
+                    same = bodies[key] = compact(rule_to_dict(rule_from_dict(body))) == key
                 if not same:
                     return False
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -229,7 +229,7 @@ class _Once:
         if not isinstance(value, dict):
             return [Problem(path, path=where, message=f"{value!r} is not of type 'object'")]
         rest = {k: ([] if k in self.skip else v) for k, v in value.items() if k not in self.apart}
-        key = _compact(rest)  # key order as written: another order is another (rarer) key
+        key = compact(rest)  # key order as written: another order is another (rarer) key
         if key not in self.seen:
             self.seen[key] = [(e.json_path[1:], e.message) for e in self.body.iter_errors(rest)]
         out = [Problem(path, path=where + sub, message=msg) for sub, msg in self.seen[key]]

@@ -13,7 +13,6 @@ from typing import Any
 
 #: One value on one line, as :func:`dumps` writes a record (the C encoder).
 compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-_compact = compact
 
 
 def _is_record(value: Any) -> bool:
@@ -44,7 +43,7 @@ def dumps(value: Any) -> bytes:
 
 def _write(value: Any, depth: int, out: list[str]) -> None:
     if _is_record(value) and (depth > 0 or not isinstance(value, dict)) or not value:
-        out.append(_compact(value))
+        out.append(compact(value))
         return
     pad = "  " * (depth + 1)
     items = value.items() if isinstance(value, dict) else enumerate(value)
@@ -55,6 +54,6 @@ def _write(value: Any, depth: int, out: list[str]) -> None:
         out.append("\n" + pad if first else ",\n" + pad)
         first = False
         if isinstance(value, dict):
-            out.append(_compact(key) + ": ")
+            out.append(compact(key) + ": ")
         _write(item, depth + 1, out)
     out.append("\n" + "  " * depth + close)
