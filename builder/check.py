@@ -119,8 +119,8 @@ def _validate(artifacts: formats.Artifacts) -> list[Problem]:
     """:func:`formats.validate`, with a big build's DSC documents (most of the work: each
     one parsed in full) read, summed and checked in worker processes while this process
     runs the other formats' validators; the package's, which compares every file with
-    its SHA-256, runs last, with the sums made where the files were read. Problems in registry order,
-    as in one process."""
+    its SHA-256, runs last, with the sums made where the files were read. Problems in
+    registry order, as in one process."""
     from . import parallel
     from .dsc.emit import ROOT
 
